@@ -1,0 +1,46 @@
+# pslake: bootstrap from a machine with only Python 3.11 and pip.
+# `make demo` and `make test` work from a fresh clone with no other command first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+SIZE   ?= medium
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test bench lint soak lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "pslake needs Python 3.11, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock \
+	  || $(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . \
+	  || $(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/pslake demo --size $(SIZE)
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+soak: setup
+	$(BIN)/pytest -m soak $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m benchmarks.run --size $(SIZE)
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Re-pin every dependency (needs the package registry).
+lock: setup
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""``make bench``: measure every figure the issues ask for and record them.
+
+Usage: ``python -m benchmarks.run [--size small|medium|enterprise] [--only NAME ...]``.
+Prints a table, writes ``benchmarks/results/<time>-<size>.json`` with machine details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import sandbox_bench
+from benchmarks.harness import Benchmark, Context, Figure, print_table, write_results
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "generation": sandbox_bench.generation,
+    "serving": sandbox_bench.serving,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks and report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", default="medium", choices=("small", "medium", "enterprise"))
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), default=None)
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="Scratch folder (default: a temporary one, removed at the end).",
+    )
+    args = parser.parse_args(argv)
+    started = dt.datetime.now(dt.UTC)
+    work = args.work or Path(tempfile.mkdtemp(prefix="pslake-bench-"))
+    ctx = Context(size=args.size, work=work)
+    figures: list[Figure] = []
+    failed = False
+    try:
+        for name, bench in BENCHMARKS.items():
+            if args.only and name not in args.only:
+                continue
+            print(f"== {name}", flush=True)
+            t0 = time.monotonic()
+            try:
+                figures += bench(ctx)
+            except Exception as exc:  # report the rest even if one benchmark breaks
+                failed = True
+                print(f"   {name} failed: {exc}", file=sys.stderr)
+            print(f"   {time.monotonic() - t0:.1f}s", flush=True)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print_table(figures)
+    path = write_results(args.size, figures, started)
+    print(f"\nwritten: {path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

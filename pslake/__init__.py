@@ -1,0 +1,1 @@
+"""pslake: the command line and the settings that tie the parts together."""

@@ -1,0 +1,5 @@
+"""``python -m pslake``: the same as the ``pslake`` console script."""
+
+from pslake.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Local emulators of the vendor APIs and the synthetic firm (the outside world, on one machine)."""
