@@ -154,6 +154,14 @@ def build_invoices(firm: Firm, billing: Billing) -> list[Invoice]:
     return invoices
 
 
+def _mainline(key: int, doc: int, entity: int, amount: Decimal, memo: str | None, sub: int,
+              stamp: str) -> tuple[object, ...]:
+    """The header line (``mainline = 'T'``) NetSuite keeps for every transaction."""
+    total = float(amount)
+    return (key, doc, 0, 0, "T", "F", entity, None, None, None, total, total, memo, "F", sub,
+            None, None, None, stamp)
+
+
 def write_billing(
     firm: Firm,
     billing: Billing,
@@ -240,29 +248,7 @@ def write_billing(
                     stamp,
                 )
             )
-            lines.append(
-                (
-                    key,
-                    doc_id,
-                    0,
-                    0,
-                    "T",
-                    "F",
-                    client.netsuite_id,
-                    None,
-                    None,
-                    None,
-                    float(amount),
-                    float(amount),
-                    None,
-                    "F",
-                    sub,
-                    None,
-                    None,
-                    None,
-                    stamp,
-                )
-            )
+            lines.append(_mainline(key, doc_id, client.netsuite_id, amount, None, sub, stamp))
             key += 1
             links.append(
                 (inv.id, doc_id, linktype, float(amount), float(amount), day.isoformat(), stamp)
@@ -299,29 +285,7 @@ def write_billing(
                 stamp,
             )
         )
-        lines.append(
-            (
-                key,
-                inv.id,
-                0,
-                0,
-                "T",
-                "F",
-                client.netsuite_id,
-                None,
-                None,
-                None,
-                float(inv.total),
-                float(inv.total),
-                inv.memo,
-                "F",
-                sub,
-                None,
-                None,
-                None,
-                stamp,
-            )
-        )
+        lines.append(_mainline(key, inv.id, client.netsuite_id, inv.total, inv.memo, sub, stamp))
         key += 1
         for seq, (item, qty, rate, amount, employee, expense_id) in enumerate(inv.lines, 1):
             lines.append(

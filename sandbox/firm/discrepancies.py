@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, get_args
 
 from sandbox.store import GROUND_TRUTH_COLUMNS
 
@@ -29,20 +29,7 @@ ExceptionType = Literal[
     "invoice_status_drift",
 ]
 
-EXCEPTION_TYPES: tuple[ExceptionType, ...] = (
-    "deal_won_without_project",
-    "contract_value_mismatch",
-    "customer_master_drift",
-    "duplicate_customer",
-    "project_code_unmapped",
-    "time_not_posted",
-    "time_hours_mismatch",
-    "time_posted_twice",
-    "time_in_closed_period",
-    "time_on_closed_project",
-    "rate_mismatch",
-    "invoice_status_drift",
-)
+EXCEPTION_TYPES: tuple[ExceptionType, ...] = get_args(ExceptionType)
 
 # Default share of eligible records perturbed, per type. Record-level time types are rarer
 # because there are far more time entries than clients, deals or invoices.

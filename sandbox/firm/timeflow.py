@@ -123,6 +123,19 @@ class Billing:
     counts: dict[str, int] = field(default_factory=dict)
     project_hours_q: dict[int, int] = field(default_factory=dict)
 
+    def invoice_for(self, project_idx: int, month: int, day: dt.date) -> int:
+        """The id of the T&M invoice of a project's month (allocated on first use)."""
+        key = (project_idx, month)
+        invoice_id = self.invoices.get(key)
+        if invoice_id is None:
+            invoice_id = self.next_transaction_id
+            self.next_transaction_id += 1
+            self.invoices[key] = invoice_id
+            self.invoice_dates[invoice_id] = day
+            self.invoice_project[invoice_id] = project_idx
+            self.time_lines[invoice_id] = {}
+        return invoice_id
+
 
 @dataclass
 class Ids:
@@ -498,15 +511,7 @@ def stream_time(
                                 project, m_end
                             )
                         if inv_day < as_of:
-                            key = (project.idx, mk)
-                            invoice_id = billing.invoices.get(key)
-                            if invoice_id is None:
-                                invoice_id = billing.next_transaction_id
-                                billing.next_transaction_id += 1
-                                billing.invoices[key] = invoice_id
-                                billing.invoice_dates[invoice_id] = inv_day
-                                billing.invoice_project[invoice_id] = project.idx
-                                billing.time_lines[invoice_id] = {}
+                            invoice_id = billing.invoice_for(project.idx, mk, inv_day)
                             lines = billing.time_lines[invoice_id]
                             line_key = (c.idx, card or 0)
                             lines[line_key] = lines.get(line_key, 0) + erp_q
@@ -520,49 +525,17 @@ def stream_time(
                             "permalink": f"https://system.netsuite.com/app/accounting/transactions/timebill.nl?id={tb_id}",
                         }
                     ).decode()
-                    buffers.timebills.append(
-                        (
-                            tb_id,
-                            c.netsuite_id,
-                            project.netsuite_id,
-                            SERVICE_ITEM,
-                            erp_q / 4,
-                            day_s,
-                            "T" if billable else "F",
-                            float(card) if card else None,
-                            2,
-                            None,
-                            ids.subsidiary[entity_key],
-                            period_id,
-                            str(te_id),
-                            invoice_id,
-                            "T",
-                            posted_n,
-                            tb_modified,
-                        )
-                    )
+                    posting = (
+                        tb_id, c.netsuite_id, project.netsuite_id, SERVICE_ITEM, erp_q / 4, day_s,
+                        "T" if billable else "F", float(card) if card else None, 2, None,
+                        ids.subsidiary[entity_key], period_id, str(te_id), invoice_id, "T",
+                        posted_n, tb_modified,
+                    )  # fmt: skip
+                    buffers.timebills.append(posting)
                     tb_id += 1
-                    if twice:
+                    if twice:  # the same entry posted again later, not invoiced
                         buffers.timebills.append(
-                            (
-                                tb_id,
-                                c.netsuite_id,
-                                project.netsuite_id,
-                                SERVICE_ITEM,
-                                erp_q / 4,
-                                day_s,
-                                "T" if billable else "F",
-                                float(card) if card else None,
-                                2,
-                                None,
-                                ids.subsidiary[entity_key],
-                                period_id,
-                                str(te_id),
-                                None,
-                                "T",
-                                posted_n,
-                                posted_n,
-                            )
+                            (tb_id, *posting[1:13], None, "T", posted_n, posted_n)
                         )
                         tb_id += 1
                 billing.project_hours_q[project.idx] = (
@@ -653,15 +626,7 @@ def _expense(
     if billable and approved_at is not None:
         inv_day = invoice_date(project, month_end(day))
         if inv_day < as_of:
-            key = (project.idx, month_key(day))
-            invoice_id = billing.invoices.get(key)
-            if invoice_id is None:
-                invoice_id = billing.next_transaction_id
-                billing.next_transaction_id += 1
-                billing.invoices[key] = invoice_id
-                billing.invoice_dates[invoice_id] = inv_day
-                billing.invoice_project[invoice_id] = project.idx
-                billing.time_lines[invoice_id] = {}
+            invoice_id = billing.invoice_for(project.idx, month_key(day), inv_day)
             billing.expense_lines.setdefault(invoice_id, []).append((ex_id, cents, c.idx, category))
     buffers.expenses.append(
         (
