@@ -185,10 +185,10 @@ def fetch_all(base_url: str, token: str, account: str, params: dict[str, str]) -
     pages = 0
     first = True
     while url:
-        resp = session.get(url, params=params if first else None)
+        resp = session.get(url, params=params if first else None, stream=True)
         first = False
         resp.raise_for_status()
-        body = resp.content
+        body = resp.raw.read()  # one read of Content-Length bytes (resp.content reads 10 kB chunks)
         # Parse only what a sequential follower needs: the page's tail (counts and links).
         tail = orjson.loads(b"{" + body[body.rindex(b'],"per_page":') + 2:])
         url = tail["links"]["next"]

@@ -697,8 +697,8 @@ class _Reader:
             + ((" where " + " and ".join(page_conds)) if page_conds else "")
             + f" order by {alias}.id {order} limit ?{offset}) "
             f"select cast(ifnull(group_concat(j, ','), '') as blob), count(*),"
-            f" (select count(*) from page), (select id from ({kept}) limit 1),"
-            f" (select id from ({kept}) order by rowid desc limit 1)"
+            f" (select count(*) from page), (select max(id) from ({kept})),"
+            f" (select min(id) from ({kept}))"
             f" from ({kept})"
         )
         page_args.append(per_page + 1)
