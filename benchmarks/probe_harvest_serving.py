@@ -11,7 +11,11 @@ Usage::
     .venv/bin/python -m benchmarks.probe_harvest_serving [--entries N] [--dir DIR] [--keep]
         [--updated-since ISO] [--repeat K]
 
-The store is rebuilt unless ``--dir`` already holds one with the same number of entries.
+Without ``--dir`` the store goes to a temporary directory, removed at the end unless ``--keep``;
+with ``--dir`` it is rebuilt unless it already holds the same number of entries.
+
+Measured on the 2-core reference VM (2026-11-23), 500,000 entries of about 1.3 kB of JSON each:
+75,000-92,000 records/s (noisy shared VM; repeated runs over a warm store).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -203,9 +208,18 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--updated-since", default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary store")
     args = parser.parse_args()
     store_dir = args.dir or Path(tempfile.mkdtemp(prefix="probe_harvest_"))
     store_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        _probe(args, store_dir)
+    finally:
+        if args.dir is None and not args.keep:
+            shutil.rmtree(store_dir, ignore_errors=True)
+
+
+def _probe(args: argparse.Namespace, store_dir: Path) -> None:
     if _entries_in(store_dir) != args.entries:
         t0 = time.perf_counter()
         build_store(store_dir, args.entries)

@@ -121,6 +121,11 @@ def _pb(expr: str) -> str:
     return f"iif({expr}, 'true', 'false')"
 
 
+def _pq(expr: str) -> str:
+    """Nullable text for printf; the ``iif`` skips a function call for the usual NULL."""
+    return f"iif({expr} is null, 'null', json_quote({expr}))"
+
+
 def _pn(expr: str) -> str:
     """A nullable number (or JSON text) for printf: SQLite renders REALs as ``%!.15g``."""
     return f"coalesce({expr}, 'null')"
@@ -128,7 +133,7 @@ def _pn(expr: str) -> str:
 
 # The time entry template: the hot path. Dates and stamps are NOT NULL text in a fixed format
 # (store conventions), so they are quoted directly; free text goes through json_quote.
-TIME_ENTRY_JSON = _printf([
+TIME_ENTRY_FIELDS = [
     ("id", "%d", "te.id"),
     ("spent_date", '"%s"', "te.spent_date"),
     ("user", "%s", _pn("ru.j")),
@@ -144,12 +149,12 @@ TIME_ENTRY_JSON = _printf([
     ("created_at", '"%s"', "te.created_at"),
     ("updated_at", '"%s"', "te.updated_at"),
     ("is_locked", "%s", _pb("te.is_locked")),
-    ("locked_reason", "%s", "json_quote(te.locked_reason)"),
+    ("locked_reason", "%s", _pq("te.locked_reason")),
     ("is_closed", "%s", _pb("te.is_closed")),
     ("is_billed", "%s", _pb("te.is_billed")),
-    ("timer_started_at", "%s", "json_quote(te.timer_started_at)"),
-    ("started_time", "%s", "json_quote(te.started_time)"),
-    ("ended_time", "%s", "json_quote(te.ended_time)"),
+    ("timer_started_at", "%s", _pq("te.timer_started_at")),
+    ("started_time", "%s", _pq("te.started_time")),
+    ("ended_time", "%s", _pq("te.ended_time")),
     ("is_running", "%s", _pb("te.is_running")),
     ("invoice", "%s", "iif(te.invoice_id is null, 'null', printf('{\"id\":%d,\"number\":%s}', "
                       "te.invoice_id, json_quote(te.invoice_number)))"),
@@ -158,7 +163,8 @@ TIME_ENTRY_JSON = _printf([
     ("budgeted", "%s", _pb("te.budgeted")),
     ("billable_rate", "%s", _pn("te.billable_rate")),
     ("cost_rate", "%s", _pn("te.cost_rate")),
-])
+]
+TIME_ENTRY_JSON = _printf(TIME_ENTRY_FIELDS)
 TIME_ENTRY_JOINS = """
 left join temp.hv_ref_user ru on ru.id = te.user_id
 left join temp.hv_ref_client rc on rc.id = te.client_id
@@ -569,9 +575,9 @@ class _Reader:
         self.state = state
         self._connect = connect
         self._con: sqlite3.Connection | None = None
-        self._refs_generation = -1
+        self._refs_key: tuple[int, int] | None = None
         self._refs_fingerprint: tuple[Any, ...] | None = None
-        self._schema_generation = -1
+        self._schema_key: tuple[int, int] | None = None
         self._indexes: set[str] = set()
         self._counts: dict[tuple[Any, ...], tuple[int, int]] = {}
 
@@ -579,18 +585,34 @@ class _Reader:
         """A cursor returning plain tuples (cheaper than ``sqlite3.Row`` on the hot path)."""
         if self._con is None:
             self._con = self._connect()
+            # Temp tables (the references) in memory, and room for the index interior pages.
+            self._con.execute("pragma temp_store = memory")
+            self._con.execute("pragma cache_size = -65536")
         cur = self._con.cursor()
         cur.row_factory = None
         return cur
 
-    def ensure_refs(self) -> None:
+    def version(self) -> int:
+        """``PRAGMA data_version``: moves whenever another connection commits to the store.
+
+        This connection never writes the main database, so for the page worker's reader it
+        tracks every change of ``harvest.sqlite`` exactly (the event loop's writes included),
+        and none of the other vendors' writes.
+        """
+        return int(self.cursor().execute("pragma data_version").fetchone()[0])
+
+    def _key(self, version: int) -> tuple[int, int]:
+        return (version, self.state.generation)
+
+    def ensure_refs(self, version: int) -> None:
         """(Re)build the temp reference tables when the dimensions may have changed.
 
-        Checked when ``state.generation`` moved; rebuilt only if a dimension table's row count
-        or latest ``updated_at`` changed (writing time entries leaves them as they are).
+        Checked when the store's data version or ``state.generation`` moved; rebuilt only if a
+        dimension table's row count or latest ``updated_at`` changed (writing time entries
+        leaves them as they are).
         """
-        generation = self.state.generation
-        if generation == self._refs_generation:
+        key = self._key(version)
+        if key == self._refs_key:
             return
         cur = self.cursor()
         fingerprint = cur.execute(
@@ -604,32 +626,36 @@ class _Reader:
                 cur.execute(f"create temp table {name} (id integer primary key, j text not null)")
                 cur.execute(f"insert into temp.{name} select id, {expr} from main.{source}")
             self._refs_fingerprint = fingerprint
-        self._refs_generation = generation
+        self._refs_key = key
 
-    def has_index(self, name: str) -> bool:
+    def has_index(self, name: str, version: int) -> bool:
         """Whether the store has a serving index (stores without create_indexes lack them)."""
-        if self._schema_generation != self.state.generation:
+        key = self._key(version)
+        if self._schema_key != key:
             self._indexes = {
                 row[0] for row in self.cursor().execute(
                     "select name from sqlite_master where type = 'index'"
                 )
             }
-            self._schema_generation = self.state.generation
+            self._schema_key = key
         return name in self._indexes
 
     def count(self, res: Resource, conds: list[str], args: list[Any],
-              key: tuple[Any, ...]) -> int:
-        """``total_entries``, cached per (resource, filters) until the next write."""
-        generation = self.state.generation
+              key: tuple[Any, ...], version: int) -> int:
+        """``total_entries``, cached per (resource, filters) until the store changes.
+
+        Keyed on the data version rather than ``state.generation``, so paging 3,750 pages of
+        7.5M entries counts once, even while another vendor's API is being written to.
+        """
         cached = self._counts.get(key)
-        if cached is not None and cached[0] == generation:
+        if cached is not None and cached[0] == version:
             return cached[1]
         where = (" where " + " and ".join(conds)) if conds else ""
         sql = f"select count(*) from {res.table} {res.alias}{where}"
         total = int(self.cursor().execute(sql, args).fetchone()[0])
         if len(self._counts) > 256:
             self._counts.clear()
-        self._counts[key] = (generation, total)
+        self._counts[key] = (version, total)
         return total
 
     def _table_size(self, res: Resource) -> int:
@@ -639,7 +665,7 @@ class _Reader:
         return int(row[0])
 
     def _access_path(self, res: Resource, query: ListQuery, conds: list[str],
-                     total: int) -> tuple[str, list[str]]:
+                     total: int, version: int) -> tuple[str, list[str]]:
         """Choose how the page query reaches rows: returns (indexed-by clause, conditions).
 
         Equality filters with a (column, id) index keep id order and need nothing. A range filter
@@ -657,7 +683,7 @@ class _Reader:
         index = res.range_indexes[column]
         ordered = any(name in query.filters for name in res.ordered_filters)
         clause = ""
-        if not ordered and self.has_index(index) and (
+        if not ordered and self.has_index(index, version) and (
             total <= RANGE_INDEX_MAX_ROWS or total * 40 <= self._table_size(res)
         ):
             clause = f" indexed by {index}"
@@ -670,12 +696,13 @@ class _Reader:
     def page(self, res: Resource, query: ListQuery, extra: list[tuple[str, Any]]) -> PageRows:
         """Read one list page: the count, then a keyset (or offset) query on the id."""
         generation = self.state.generation
-        self.ensure_refs()
+        version = self.version()
+        self.ensure_refs(version)
         conds = [sql for sql, _ in extra] + [res.filters[n].sql for n in query.filters]
         args = [value for _, value in extra] + list(query.filters.values())
         key = (res.name, tuple(extra), tuple(sorted(query.filters.items())))
-        total = self.count(res, conds, args, key)
-        indexed_by, conds = self._access_path(res, query, conds, total)
+        total = self.count(res, conds, args, key, version)
+        indexed_by, conds = self._access_path(res, query, conds, total, version)
         per_page = query.per_page
         alias = res.alias
         page_conds, page_args = list(conds), list(args)
@@ -683,45 +710,48 @@ class _Reader:
             page_conds.append(f"{alias}.id {'<' if query.direction == 'after' else '>'} ?")
             page_args.append(query.cursor_id)
         order = "asc" if query.direction == "before" else "desc"
-        offset = ""
-        if query.page is not None and query.page > 1:
-            offset = " offset ?"
-        # One statement renders the whole page, so the worker holds the GIL once per page, not
-        # once per row. The CTE holds per_page + 1 rows: the extra one says whether more follow.
-        kept = "select j, id from page limit ?"
-        if query.direction == "before":
-            kept = f"select j, id from ({kept}) order by id desc"
-        sql = (
-            f"with page(j, id) as materialized (select {res.render}, {alias}.id "
-            f"from {res.table} {alias}{indexed_by}{res.joins}"
+        # One statement renders the whole page, so the worker takes the GIL once per page, not
+        # once per row; a second one looks for a row beyond the page.
+        inner = (
+            f"select {res.render} as j, {alias}.id as id "
+            f"from {res.table} {alias}{indexed_by} {res.joins}"
             + ((" where " + " and ".join(page_conds)) if page_conds else "")
-            + f" order by {alias}.id {order} limit ?{offset}) "
-            f"select cast(ifnull(group_concat(j, ','), '') as blob), count(*),"
-            f" (select count(*) from page), (select max(id) from ({kept})),"
-            f" (select min(id) from ({kept}))"
-            f" from ({kept})"
+            + f" order by {alias}.id {order} limit ?"
         )
-        page_args.append(per_page + 1)
-        if offset:
-            page_args.append((query.page - 1) * per_page)  # type: ignore[operator]
-        page_args += [per_page] * 3
-        body, count, found, first_id, last_id = self.cursor().execute(sql, page_args).fetchone()
-        more = found > per_page
-        has_next = more
+        page_args.append(per_page)
+        if query.page is not None and query.page > 1:
+            inner += " offset ?"
+            page_args.append((query.page - 1) * per_page)
         if query.direction == "before":
-            # Back on an earlier page (links.previous): the next page is what follows its end.
-            has_next = last_id is not None and self.cursor().execute(
+            # (the LIMIT keeps SQLite from dropping an ORDER BY that group_concat relies on)
+            inner = f"select j, id from ({inner}) order by id desc limit {per_page}"
+        sql = (
+            "select cast(ifnull(group_concat(j, ','), '') as blob), count(*), max(id), min(id) "
+            f"from ({inner})"
+        )
+        body, count, first_id, last_id = self.cursor().execute(sql, page_args).fetchone()
+
+        def beyond(op: str, record_id: int | None) -> bool:
+            if record_id is None:
+                return False
+            found = self.cursor().execute(
                 f"select 1 from {res.table} {alias}{indexed_by} where "
-                + " and ".join([*conds, f"{alias}.id < ?"]) + " limit 1",
-                [*args, last_id],
-            ).fetchone() is not None
+                + " and ".join([*conds, f"{alias}.id {op} ?"]) + " limit 1",
+                [*args, record_id],
+            ).fetchone()
+            return found is not None
+
+        has_next = beyond("<", last_id)
+        # ``more``: another row follows in the direction read (older rows; for a ``before``
+        # page, newer ones).
+        more = beyond(">", first_id) if query.direction == "before" else has_next
         return PageRows(body, count, first_id, last_id, total, more, has_next, generation)
 
     def render_one(self, res: Resource, record_id: int) -> str | None:
         """One record's JSON text, or None when absent."""
-        self.ensure_refs()
+        self.ensure_refs(self.version())
         row = self.cursor().execute(
-            f"select {res.render} from {res.table} {res.alias}{res.joins} "
+            f"select {res.render} from {res.table} {res.alias} {res.joins} "
             f"where {res.alias}.id = ?",
             (record_id,),
         ).fetchone()
@@ -773,8 +803,11 @@ class HarvestApi:
         found = self._prefetched.pop(_page_key(res, path, query), None)
         result: PageRows | None = None
         if found is not None:
-            result = await asyncio.wrap_future(found)
-            if result.generation != state.generation:
+            try:
+                result = await asyncio.wrap_future(found)
+            except Exception:  # read again below: a real error shows there
+                result = None
+            if result is not None and result.generation != state.generation:
                 result = None  # a write landed since: read again
         if result is None:
             loop = asyncio.get_running_loop()
@@ -784,13 +817,13 @@ class HarvestApi:
             self._prefetch(res, path, replace(query, page=None, direction="after",
                                               cursor_id=result.last_id), extra)
         faults = state.faults
+        faults.page_served(VENDOR)  # before shaping: drift starts on page drift_after + 1
         records = result.records
         if faults.record_faults_on(VENDOR):
             shaped = orjson.loads(b"[" + records + b"]")
             for record in shaped:
                 faults.shape_record(VENDOR, res.name, record, record.get("id"))
             records = orjson.dumps(shaped)[1:-1]
-        faults.page_served(VENDOR)
         state.stats.records_served[VENDOR] += result.count
         meta = self._envelope_meta(request, path, query, result.total, result.first_id,
                                    result.last_id, result.has_next, result.more)
@@ -1020,7 +1053,9 @@ class HarvestApi:
             )
         self.state.wrote()
 
-    def _delete(self, table: str, record_id: int) -> Response:
+    def delete_record(self, res: Resource, record_id: int) -> Response:
+        """``DELETE /v2/<resource>/{id}``: 200 with an empty body (Harvest keeps no tombstone)."""
+        table = res.table
         con = self.con
         with transaction(con):
             deleted = con.execute(f"delete from {table} where id = ?", (record_id,)).rowcount
@@ -1088,7 +1123,9 @@ class HarvestApi:
         for name in ("notes", "started_time", "ended_time"):
             if name in body:
                 values[name] = _text(body[name])
-        hours = _hours(body) if "hours" in body or "ended_time" in body else None
+        times = {"started_time": current["started_time"], "ended_time": current["ended_time"]}
+        hours = _hours({**times, **body}) if {"hours", "started_time", "ended_time"} & set(
+            body) else None
         if hours is not None:
             values.update(hours=hours, hours_without_timer=hours, rounded_hours=hours)
         if "external_reference" in body:
@@ -1107,8 +1144,9 @@ class HarvestApi:
         if action == "stop":
             if not current["is_running"]:
                 raise HarvestError(422, "This time entry is not running")
-            started = dt.datetime.strptime(current["timer_started_at"], STAMP).replace(
-                tzinfo=dt.UTC)
+            started_at = current["timer_started_at"]
+            started = now if started_at is None else dt.datetime.strptime(
+                started_at, STAMP).replace(tzinfo=dt.UTC)
             hours = round(current["hours"] + (now - started).total_seconds() / 3600, 2)
             values: dict[str, Any] = {"is_running": 0, "timer_started_at": None, "hours": hours,
                                       "rounded_hours": hours, "updated_at": stamp}
@@ -1229,7 +1267,7 @@ class HarvestApi:
                 if request.method == "GET":
                     return api.get_one(res, record_id)
                 if request.method == "DELETE":
-                    return api._delete(res.table, record_id)
+                    return api.delete_record(res, record_id)
                 if res.name == "time_entries":
                     return await api.update_time_entry(request, record_id)
                 return await api.update_expense(request, record_id)
