@@ -13,6 +13,7 @@ import datetime as dt
 import random
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
@@ -41,6 +42,7 @@ LOCKED_APPROVED = "Item Approved and Locked for this Time Period"
 PTO_DAY_P = 0.075
 EXPENSE_DAY_P = 0.03
 PENDING_WEEK_P = 0.004
+DAY_NOISE_Q = (-2, -1, 0, 0, 0, 0, 1, 2, 4)  # quarter hours around a normal day
 
 TIME_ENTRY_COLUMNS = 29
 TIMEBILL_COLUMNS = 17
@@ -149,6 +151,12 @@ class Ids:
 
 
 class _Buffers:
+    """Row buffers, written by one background thread so that inserts overlap generation.
+
+    SQLite releases the GIL while it stores rows, so the writer runs beside the generating
+    thread. At most one batch is in flight: memory stays bounded by two batches.
+    """
+
     def __init__(self, harvest: sqlite3.Connection, netsuite: sqlite3.Connection) -> None:
         self.harvest = harvest
         self.netsuite = netsuite
@@ -156,16 +164,43 @@ class _Buffers:
         self.timebills: list[tuple[object, ...]] = []
         self.expenses: list[tuple[object, ...]] = []
         self.written = {"time_entries": 0, "timebill": 0, "expenses": 0}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firm-writer")
+        self._pending: Future[None] | None = None
 
     def maybe_flush(self) -> None:
         if len(self.entries) + len(self.timebills) >= FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
+        batch = (self.entries, self.timebills, self.expenses)
+        self.entries, self.timebills, self.expenses = [], [], []
+        self.wait()
+        self._pending = self._pool.submit(self._write, *batch)
+
+    def wait(self) -> None:
+        """Wait for the batch in flight (re-raising its error)."""
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def close(self) -> None:
+        """Write what is buffered, wait for it, and stop the writer."""
+        try:
+            self.flush()
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def _write(
+        self,
+        entries: list[tuple[object, ...]],
+        timebills: list[tuple[object, ...]],
+        expenses: list[tuple[object, ...]],
+    ) -> None:
         for con, table, rows, width in (
-            (self.harvest, "time_entries", self.entries, TIME_ENTRY_COLUMNS),
-            (self.netsuite, "timebill", self.timebills, TIMEBILL_COLUMNS),
-            (self.harvest, "expenses", self.expenses, EXPENSE_COLUMNS),
+            (self.harvest, "time_entries", entries, TIME_ENTRY_COLUMNS),
+            (self.netsuite, "timebill", timebills, TIMEBILL_COLUMNS),
+            (self.harvest, "expenses", expenses, EXPENSE_COLUMNS),
         ):
             if not rows:
                 continue
@@ -174,7 +209,6 @@ class _Buffers:
             con.executemany(f"insert into {table} values ({marks})", rows)
             con.execute("commit")
             self.written[table] += len(rows)
-            rows.clear()
 
 
 Visits = dict[dt.date, list[tuple[Consultant, Project]]]
@@ -287,7 +321,7 @@ def stream_time(
             if rng.random() < PTO_DAY_P:
                 work.append((None, "Paid Time Off", fte_q, False))
             else:
-                total = fte_q + rng.choice((-2, -1, 0, 0, 0, 0, 1, 2, 4))
+                total = fte_q + DAY_NOISE_Q[int(rng.random() * 9)]
                 primary_idx, secondary_idx = firm.staffing.get((c.idx, mk), (None, None))
                 primary = projects[primary_idx] if primary_idx is not None else None
                 secondary = projects[secondary_idx] if secondary_idx is not None else None
@@ -302,7 +336,12 @@ def stream_time(
                         second_q = round(billable_q * 0.3)
                         if second_q > 0:
                             work.append(
-                                (secondary, rng.choice(CLIENT_BILLABLE_TASKS), second_q, True)
+                                (
+                                    secondary,
+                                    CLIENT_BILLABLE_TASKS[int(rng.random() * 4)],
+                                    second_q,
+                                    True,
+                                )
                             )
                         billable_q -= second_q
                     if billable_q >= 8 and rng.random() < 0.8:
@@ -311,13 +350,20 @@ def stream_time(
                         work.append(
                             (
                                 primary,
-                                rng.choice(CLIENT_BILLABLE_TASKS[1:]),
+                                CLIENT_BILLABLE_TASKS[1 + int(rng.random() * 3)],
                                 billable_q - split,
                                 True,
                             )
                         )
                     elif billable_q > 0:
-                        work.append((primary, rng.choice(CLIENT_BILLABLE_TASKS), billable_q, True))
+                        work.append(
+                            (
+                                primary,
+                                CLIENT_BILLABLE_TASKS[int(rng.random() * 4)],
+                                billable_q,
+                                True,
+                            )
+                        )
                     billable_q = sum(w[2] for w in work)
                     if rng.random() < 0.06:
                         travel = rng.randint(2, 4)
@@ -332,7 +378,7 @@ def stream_time(
                     task = (
                         "Business Development"
                         if c.role.target < 0.6 and rng.random() < 0.5
-                        else rng.choice(INTERNAL_TASKS)
+                        else INTERNAL_TASKS[int(rng.random() * 3)]
                     )
                     work.append((None, task, rest, False))
                 if primary is not None and rng.random() < EXPENSE_DAY_P:
@@ -589,7 +635,7 @@ def stream_time(
         done += 1
         if progress is not None and day.day == 1:
             progress(done, days_total)
-    buffers.flush()
+    buffers.close()
     if progress is not None:
         progress(days_total, days_total)
     billing.counts = dict(buffers.written)
