@@ -153,7 +153,7 @@ def test_slow_mode_beyond_the_client_timeout_is_a_read_timeout(served_firm):
 def test_reset_mode_drops_the_connection_mid_response(served_firm, vendor):
     _set(served_firm, reset_rate=1.0)
     cut = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
-    with pytest.raises(cut, match="Connection broken|Connection aborted|RemoteDisconnected"):
+    with pytest.raises(cut, match=r"Connection broken|Connection aborted|RemoteDisconnected"):
         _call(served_firm, vendor)
     _set(served_firm, reset_rate=0.0)
     assert _call(served_firm, vendor).status_code == 200  # the server itself is fine
