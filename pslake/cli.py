@@ -7,14 +7,17 @@ non-zero exit, never a traceback. Long steps print progress lines.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 
+from pslake import settings
 from pslake.errors import PslakeError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,14 +71,22 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+DATA_DIR_OPTION = typer.Option(
+    None, "--data-dir", help="Data folder [default: $PSLAKE_DATA_DIR or data/]."
+)
+
+
 @app.callback()
 def main(
+    data_dir: Path | None = DATA_DIR_OPTION,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details."),
     show_version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
-    """Pslake command line."""
+    """The pslake command line."""
+    if data_dir is not None:
+        os.environ[settings.DATA_DIR_ENV] = str(data_dir)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

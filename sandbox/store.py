@@ -361,7 +361,8 @@ create table if not exists employee (
     id integer primary key, entityid text not null, firstname text not null,
     lastname text not null, email text, title text, department integer, subsidiary integer not null,
     supervisor integer, currency integer, laborcost real, hiredate text, releasedate text,
-    externalid text, datecreated text not null, lastmodifieddate text not null,
+    externalid text, custentity_utilization_target real,   -- billable share the firm expects
+    datecreated text not null, lastmodifieddate text not null,
     isinactive text not null default 'F'
 );
 create table if not exists timebill (

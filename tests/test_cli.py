@@ -145,6 +145,12 @@ def test_serve_on_a_port_in_use_says_so(small_store: Path):
     assert "Traceback" not in result.stderr
 
 
+def test_data_dir_option_points_the_commands_at_another_folder(tmp_path: Path):
+    result = pslake("--data-dir", str(tmp_path), "sandbox", "info")
+    assert result.returncode == 2
+    assert str(tmp_path / "sandbox") in result.stderr  # looked where it was told
+
+
 def test_demo_generates_serves_and_shows_each_vendor(tmp_path: Path):
     env = {"PSLAKE_DATA_DIR": str(tmp_path)}
     result = pslake("demo", "--size", "small", "--no-wait", "--port", "0", env=env)

@@ -48,6 +48,15 @@ DEFAULT_RATES: dict[str, float] = {
     "invoice_status_drift": 0.03,  # of invoices
 }
 
+# Record-level types on time entries: each entry carries at most one of them.
+TIME_ENTRY_TYPES = (
+    "time_not_posted",
+    "time_hours_mismatch",
+    "time_posted_twice",
+    "time_in_closed_period",
+    "rate_mismatch",
+)
+
 # Every type appears at least this often when there are enough eligible records.
 MIN_PER_TYPE = 2
 
@@ -73,6 +82,12 @@ def parse_rates(items: list[str]) -> dict[str, float]:
             raise ValueError(f"unknown discrepancy type {name!r}; known: {', '.join(rates)}")
         else:
             rates[name] = value
+    shared = sum(rates[name] for name in TIME_ENTRY_TYPES)
+    if shared > 1:
+        raise ValueError(
+            f"the rates of {', '.join(TIME_ENTRY_TYPES)} add up to {shared:g}; "
+            "one time entry carries at most one of them, so they must add up to 1 or less"
+        )
     return rates
 
 

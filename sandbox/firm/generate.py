@@ -153,6 +153,12 @@ class _Writer:
         for con in (self.hv, self.ns, self.hs):
             con.close()
 
+    def before_as_of(self, moment: dt.datetime) -> dt.datetime:
+        """No record is stamped at or after the as-of date (time runs to the day before)."""
+        return min(
+            moment, dt.datetime.combine(self.firm.as_of, dt.time()) - dt.timedelta(minutes=7)
+        )
+
     def count(self, name: str, n: int) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
 
@@ -416,6 +422,7 @@ class _Writer:
                     c.hire.isoformat(),
                     c.release.isoformat() if c.release else None,
                     None,
+                    c.role.target,
                     _ns(_at(min(c.hire, firm.start), 8)),
                     _ns(_at(c.release if released and c.release else min(c.hire, firm.start), 8)),
                     "T" if released else "F",
@@ -536,7 +543,9 @@ class _Writer:
         jobs = []
         for p in firm.projects:
             closed = p.is_closed
-            modified = _at(p.end + dt.timedelta(days=2)) if closed else _at(p.created)
+            modified = self.before_as_of(
+                _at(p.end + dt.timedelta(days=2)) if closed else _at(p.created)
+            )
             jobs.append(
                 (
                     p.netsuite_id,
@@ -698,7 +707,11 @@ class _Writer:
         for p in firm.projects:
             fixed = p.model in ("FF", "MS")
             created = _at(p.created, 11)
-            updated = _at(p.end + dt.timedelta(days=3)) if not p.harvest_active else created
+            updated = (
+                self.before_as_of(_at(p.end + dt.timedelta(days=3)))
+                if not p.harvest_active
+                else created
+            )
             projects.append(
                 (
                     p.harvest_id,
@@ -1473,7 +1486,7 @@ def generate(
             "deal_grace_days": DEAL_GRACE_DAYS,
             "period_closes_days_after_month_end": CLOSE_DAYS_AFTER_MONTH_END,
             "tm_invoice_days_after_month_end": INVOICE_DAYS_AFTER_MONTH_END,
-            "contract_value_tolerance": "0.5%",
+            "contract_value_tolerance": 0.005,  # share of the ERP's contract value
         },
         "rates": rates,
         "counts": dict(sorted(writer.counts.items())),

@@ -273,7 +273,7 @@ def _client_names(n: int, rng: random.Random) -> list[str]:
 def build_firm(size: str, seed: int, as_of: dt.date, consultants_n: int, months: int) -> Firm:
     """Build the reference data of a firm deterministically from its seed."""
     rng = random.Random(seed)
-    start = add_months(as_of, -months)
+    start = add_months(as_of.replace(day=1), -months)
     history_first = start.replace(day=1)
     holidays: dict[str, set[dt.date]] = {}
     for entity in ENTITIES:
@@ -341,7 +341,8 @@ def build_firm(size: str, seed: int, as_of: dt.date, consultants_n: int, months:
     names = _client_names(n_clients, rng)
     clients: list[Client] = []
     for i, name in enumerate(names):
-        entity = _weighted(rng, ENTITIES, entity_weights)
+        # the first clients go one to each entity, so every entity has work for its people
+        entity = ENTITIES[i] if i < len(ENTITIES) else _weighted(rng, ENTITIES, entity_weights)
         assert isinstance(entity, Entity)
         suffix = rng.choice(LEGAL_SUFFIX[entity.country])
         clients.append(
@@ -375,11 +376,6 @@ def build_firm(size: str, seed: int, as_of: dt.date, consultants_n: int, months:
     clients_by_entity: dict[str, list[Client]] = {e.key: [] for e in ENTITIES}
     for cl in clients:
         clients_by_entity[cl.entity.key].append(cl)
-    for key, lst in clients_by_entity.items():
-        if not lst:  # every entity needs at least one client to staff its people
-            lst.append(clients[rng.randrange(len(clients))])
-            lst[-1].entity = next(e for e in ENTITIES if e.key == key)
-
     deals: list[Deal] = []
     projects: list[Project] = []
     lead_days = 200
@@ -399,7 +395,8 @@ def build_firm(size: str, seed: int, as_of: dt.date, consultants_n: int, months:
             months_n = rng.randint(lo, hi)
             closedate = as_of - dt.timedelta(days=rng.randint(1, span_days))
             created = closedate + dt.timedelta(days=rng.randint(2, 20))
-            begin = created + dt.timedelta(days=rng.randint(0, 7))
+            # work begins inside the history window, so every project's time is in the data
+            begin = max(created + dt.timedelta(days=rng.randint(0, 7)), start)
             end = add_months(begin, months_n) - dt.timedelta(days=1)
             team = rng.randint(2, 7)
             budget_hours = team * months_n * 120
@@ -557,6 +554,9 @@ def _staff(
             rng.shuffle(seats)
             seat = 0
             for c in people:
+                if c.hire > m_last or (c.release is not None and c.release < m_first):
+                    staffing[(c.idx, mk)] = (None, None)
+                    continue
                 prev = previous.get(c.idx)
                 if prev in active_ids and rng.random() < 0.85:
                     primary = prev

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from sandbox.firm.catalog import TASKS
-from sandbox.firm.discrepancies import GroundTruth, ref
+from sandbox.firm.discrepancies import MIN_PER_TYPE, GroundTruth, ref
 from sandbox.firm.model import (
     APPROVAL_DAYS_AFTER_FRIDAY,
     INVOICE_DAYS_AFTER_MONTH_END,
@@ -215,24 +215,36 @@ Visits = dict[dt.date, list[tuple[Consultant, Project]]]
 
 
 def plan_closed_project_visits(firm: Firm, rng: random.Random, rate: float) -> Visits:
-    """Time logged after a project closed in the ERP: which person, which project, which day."""
-    last_day = firm.as_of - dt.timedelta(days=1)
-    eligible = [
-        p for p in firm.projects if p.is_closed and p.members and (last_day - p.end).days >= 3
-    ]
-    chosen = [p for p in eligible if rng.random() < rate]
-    if len(chosen) < 2:
-        chosen = eligible[:2] if len(eligible) >= 2 else eligible
+    """Time logged after a project closed in the ERP: which person, which project, which day.
+
+    Only a team member who is employed and working that day (a weekday, not a holiday) can log
+    it, so every planned visit becomes an entry; at least ``MIN_PER_TYPE`` when possible.
+    """
     visits: Visits = {}
     if rate <= 0:
         return visits
+    last_day = firm.as_of - dt.timedelta(days=1)
+    options: dict[int, list[tuple[dt.date, Consultant]]] = {}
+    for project in firm.projects:
+        if not project.is_closed or (last_day - project.end).days < 1:
+            continue
+        for offset in range(1, min(30, (last_day - project.end).days) + 1):
+            day = project.end + dt.timedelta(days=offset)
+            if day.weekday() >= 5:
+                continue
+            for idx in sorted(project.members):
+                person = firm.consultants[idx]
+                employed = person.hire <= day and (person.release is None or day <= person.release)
+                if employed and day not in firm.holidays[person.entity.country]:
+                    options.setdefault(project.idx, []).append((day, person))
+    eligible = [firm.projects[idx] for idx in sorted(options)]
+    chosen = [p for p in eligible if rng.random() < rate]
+    if len(chosen) < MIN_PER_TYPE:
+        taken = {p.idx for p in chosen}
+        chosen += [p for p in eligible if p.idx not in taken][: MIN_PER_TYPE - len(chosen)]
     for project in chosen:
+        day, person = options[project.idx][rng.randrange(len(options[project.idx]))]
         project.harvest_active = True  # the PSA was never told the ERP closed it
-        person = firm.consultants[rng.choice(sorted(project.members))]
-        span = min(30, (last_day - project.end).days)
-        day = project.end + dt.timedelta(days=rng.randint(1, span))
-        while day.weekday() >= 5 and day > project.end + dt.timedelta(days=1):
-            day -= dt.timedelta(days=1)
         visits.setdefault(day, []).append((person, project))
     return visits
 

@@ -187,6 +187,8 @@ class VendorMiddleware:
             if cfg.rate_limit and faults.applies(vendor):
                 if vendor == "netsuite":
                     slot = faults.enter(vendor)
+                    if slot:
+                        await asyncio.sleep(faults.service_seconds(vendor))
                     if not slot:
                         await reply(
                             vendor_error(
@@ -320,8 +322,17 @@ def _cutting_send(send: Send) -> Send:
     return cut
 
 
+def _is_local(request: Request) -> bool:
+    """Whether a request comes from this machine (the control endpoints serve only those)."""
+    host = request.client.host if request.client else ""
+    return host == "::1" or host.startswith("127.") or host == "localhost"
+
+
 def _control_routes(state: SandboxState) -> list[BaseRoute]:
     async def stats(request: Request) -> Response:
+        if not _is_local(request):
+            return json_response({"error": "the sandbox control endpoints serve loopback only"},
+                                 403)
         if request.method == "DELETE":
             state.stats.reset()
             state.faults.injected.clear()
@@ -329,6 +340,9 @@ def _control_routes(state: SandboxState) -> list[BaseRoute]:
         return json_response(state.stats.as_json(state.faults))
 
     async def faults(request: Request) -> Response:
+        if not _is_local(request):
+            return json_response({"error": "the sandbox control endpoints serve loopback only"},
+                                 403)
         if request.method == "PUT":
             try:
                 body = orjson.loads(await request.body() or b"{}")

@@ -75,6 +75,20 @@ _NETSUITE_TITLES = {
 }
 
 
+_NETSUITE_TYPES = {
+    400: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1",
+    401: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2",
+    403: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.4",
+    404: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.5",
+    405: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.6",
+    429: "https://www.rfc-editor.org/rfc/rfc6585.html#section-4",
+    500: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.6.1",
+    502: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.6.3",
+    503: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.6.4",
+    504: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.6.5",
+}
+
+
 def netsuite_error(
     status: int,
     detail: str,
@@ -88,7 +102,7 @@ def netsuite_error(
     for key, value in details.items():
         entry[f"o:{key}"] = value
     body = {
-        "type": f"https://www.rfc-editor.org/rfc/rfc9110.html#section-15.{status // 100}",
+        "type": _NETSUITE_TYPES.get(status, "https://www.rfc-editor.org/rfc/rfc9110.html"),
         "title": _NETSUITE_TITLES.get(status, "Error"),
         "status": status,
         "o:errorDetails": [entry],

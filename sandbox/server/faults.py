@@ -27,7 +27,9 @@ from sandbox.store import VENDORS, Vendor
 DEFAULT_LIMITS: dict[str, dict[str, float]] = {
     "hubspot": {"requests": 190, "window_s": 10.0, "search_requests": 5, "search_window_s": 1.0},
     "harvest": {"requests": 100, "window_s": 15.0},
-    "netsuite": {"concurrency": 15},
+    # NetSuite answers are not instant: with rate limiting on, each request holds its
+    # concurrency slot for service_ms, so concurrent clients really do meet the limit.
+    "netsuite": {"concurrency": 15, "service_ms": 40},
 }
 
 # Which field a malformed record breaks, per (vendor, resource); the value no longer parses
@@ -115,14 +117,22 @@ class FaultConfig:
                 continue
             key, _, raw = part.partition("=")
             key = key.strip().replace("-", "_")
-            if not raw:
+            raw = raw.strip()
+            if not raw or raw.lower() in ("true", "on", "yes"):
                 data[key] = True
+            elif raw.lower() in ("false", "off", "no"):
+                data[key] = False
             elif key == "vendors":
                 data[key] = raw.split("+")
             elif key == "retry_after_format":
                 data[key] = raw
             else:
-                data[key] = float(raw) if "." in raw or "e" in raw else int(raw)
+                try:
+                    data[key] = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
+                except ValueError:
+                    raise ValueError(
+                        f"fault setting {key}={raw!r} is not a number (e.g. {key}=0.05)"
+                    ) from None
         return cls.from_mapping(data)
 
     @classmethod
@@ -138,8 +148,21 @@ class FaultConfig:
         """
         for name in ("error_rate", "slow_rate", "reset_rate", "malformed_rate"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or not 0 <= value <= 1:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number between 0 and 1, got {value!r}")
+        for name in ("rate_limit", "drift"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("slow_ms", "drift_after", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        for vendor, limits in self.limits.items():
+            if vendor not in VENDORS:
+                raise ValueError(f"limits: unknown vendor {vendor!r}; known: {', '.join(VENDORS)}")
+            for key, number in limits.items():
+                if isinstance(number, bool) or not isinstance(number, int | float) or number <= 0:
+                    raise ValueError(f"limits.{vendor}.{key} must be a positive number")
         for vendor in self.vendors:
             if vendor not in VENDORS:
                 raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(VENDORS)}")
@@ -249,6 +272,10 @@ class FaultState:
             return False
         self._in_flight[vendor] += 1
         return True
+
+    def service_seconds(self, vendor: Vendor) -> float:
+        """How long a request holds its concurrency slot while rate limiting is on."""
+        return float(self.config.limits.get(vendor, {}).get("service_ms", 0)) / 1000
 
     def leave(self, vendor: Vendor) -> None:
         """Give back a concurrency slot."""

@@ -36,11 +36,15 @@ import base64
 import binascii
 import datetime as dt
 import math
+import os
 import sqlite3
+import threading
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -49,7 +53,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.server.errors import harvest_error, json_response
-from sandbox.store import connect, transaction
+from sandbox.store import connect, db_path, transaction
 
 if TYPE_CHECKING:
     from sandbox.server.app import SandboxState
@@ -58,8 +62,16 @@ VENDOR = "harvest"
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 MAX_PER_PAGE = 2000
 # A range filter (updated_since, from/to) is served from its index when it selects at most this
-# many rows (or a 40th of the table); beyond that a scan in id order is cheaper per page.
+# many rows (or an eighth of the table); beyond that a scan in id order is cheaper.
 RANGE_INDEX_MAX_ROWS = 50_000
+# Lists at least this long keep the store file warm in the OS page cache (see _CacheWarmer).
+WARM_MIN_ROWS = 200_000
+# Temp tables of ids picked through a range index, kept per reader (see _Reader._picked).
+PICK_TABLES = 4
+WARM_EVERY_S = 30.0
+WARM_STEP_BYTES = 8 << 20
+# Upper bound for SQLite's memory-mapped reads (most builds cap it at 2 GB).
+MMAP_BYTES = 1 << 34
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -580,14 +592,19 @@ class _Reader:
         self._schema_key: tuple[int, int] | None = None
         self._indexes: set[str] = set()
         self._counts: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self._picks: dict[tuple[Any, ...], tuple[int, str]] = {}
+        self._pick_serial = 0
 
     def cursor(self) -> sqlite3.Cursor:
         """A cursor returning plain tuples (cheaper than ``sqlite3.Row`` on the hot path)."""
         if self._con is None:
             self._con = self._connect()
-            # Temp tables (the references) in memory, and room for the index interior pages.
+            # Temp tables (the references) in memory, room for the index interior pages, and
+            # reads through mmap: a page fault reads around the page, so walking the table
+            # backwards (newest first) on a cold file is not one 4 kB read per page.
             self._con.execute("pragma temp_store = memory")
             self._con.execute("pragma cache_size = -65536")
+            self._con.execute(f"pragma mmap_size = {MMAP_BYTES}")
         cur = self._con.cursor()
         cur.row_factory = None
         return cur
@@ -659,84 +676,129 @@ class _Reader:
         return total
 
     def _table_size(self, res: Resource) -> int:
+        """About how many rows the table holds (its id span; no full count)."""
         row = self.cursor().execute(
-            f"select ifnull(max(id) - min(id) + 1, 0) from {res.table}"
+            f"select ifnull((select max(id) from {res.table}) - (select min(id) from {res.table})"
+            " + 1, 0)"
         ).fetchone()
         return int(row[0])
 
-    def _access_path(self, res: Resource, query: ListQuery, conds: list[str],
-                     total: int, version: int) -> tuple[str, list[str]]:
-        """Choose how the page query reaches rows: returns (indexed-by clause, conditions).
+    def _range_index(self, res: Resource, query: ListQuery, total: int,
+                     version: int) -> tuple[str | None, set[str]]:
+        """Whether a range filter should be read through its index.
 
-        Equality filters with a (column, id) index keep id order and need nothing. A range filter
-        (updated_since, from/to) uses its index when it selects few rows; otherwise the page is a
-        scan in id order with the range checked per row (``+column`` keeps SQLite off the index,
-        whose order would force a sort of every match on every page).
+        Returns the index to use (or None) and the range columns to check row by row. Equality
+        filters with a (column, id) index keep id order, so they win. A range filter
+        (updated_since, from/to) goes through its index unless it selects a large part of the
+        table; then a scan in id order checking the range per row is cheaper.
         """
         ranged = {
             col for name in query.filters
             if (col := res.filters[name].range_column) in res.range_indexes
         }
-        if not ranged:
-            return "", conds
-        column = "updated_at" if "updated_at" in ranged else next(iter(ranged))
+        if not ranged or any(name in query.filters for name in res.ordered_filters):
+            return None, ranged
+        column = "updated_at" if "updated_at" in ranged else sorted(ranged)[0]
         index = res.range_indexes[column]
-        ordered = any(name in query.filters for name in res.ordered_filters)
-        clause = ""
-        if not ordered and self.has_index(index, version) and (
-            total <= RANGE_INDEX_MAX_ROWS or total * 40 <= self._table_size(res)
+        if self.has_index(index, version) and (
+            total <= RANGE_INDEX_MAX_ROWS or total * 8 <= self._table_size(res)
         ):
-            clause = f" indexed by {index}"
-            ranged.discard(column)
-        for col in ranged:
-            prefix = f"{res.alias}.{col} "
-            conds = [f"+{c}" if c.startswith(prefix) else c for c in conds]
-        return clause, conds
+            return index, ranged - {column}
+        return None, ranged
+
+    def _picked(self, res: Resource, index: str, conds: list[str], args: list[Any],
+                key: tuple[Any, ...], version: int) -> str:
+        """A temp table of the ids a range filter selects, built once per filters and version.
+
+        The range index is in (value, id) order, not id order; reading pages from it directly
+        would sort every match on every page. The temp table holds the matches by id, so each
+        page is a short keyset read on it.
+        """
+        found = self._picks.pop(key, None)
+        if found is not None and found[0] == version:
+            self._picks[key] = found
+            return found[1]
+        cur = self.cursor()
+        if found is not None:
+            cur.execute(f"drop table if exists temp.{found[1]}")
+        while len(self._picks) >= PICK_TABLES:
+            _, name = self._picks.pop(next(iter(self._picks)))
+            cur.execute(f"drop table if exists temp.{name}")
+        self._pick_serial += 1
+        name = f"hv_pick_{self._pick_serial}"
+        alias = res.alias
+        cur.execute(f"create temp table {name} (id integer primary key)")
+        cur.execute(
+            f"insert into temp.{name} select {alias}.id from {res.table} {alias} "
+            f"indexed by {index} where {' and '.join(conds)} order by {alias}.id",
+            args,
+        )
+        self._picks[key] = (version, name)
+        return name
 
     def page(self, res: Resource, query: ListQuery, extra: list[tuple[str, Any]]) -> PageRows:
-        """Read one list page: the count, then a keyset (or offset) query on the id."""
+        """Read one list page: the count, then a keyset (or offset) read in id order.
+
+        One statement renders the whole page (so this worker takes the GIL once per page, not
+        once per row); a second one looks for a row beyond the page.
+        """
         generation = self.state.generation
         version = self.version()
         self.ensure_refs(version)
+        alias = res.alias
         conds = [sql for sql, _ in extra] + [res.filters[n].sql for n in query.filters]
         args = [value for _, value in extra] + list(query.filters.values())
         key = (res.name, tuple(extra), tuple(sorted(query.filters.items())))
         total = self.count(res, conds, args, key, version)
-        indexed_by, conds = self._access_path(res, query, conds, total, version)
-        per_page = query.per_page
-        alias = res.alias
+        index, checked = self._range_index(res, query, total, version)
+        for col in checked:  # ``+column``: checked per row, keeps SQLite off that index
+            conds = [f"+{c}" if c.startswith(f"{alias}.{col} ") else c for c in conds]
+        if index is not None:
+            source = f"temp.{self._picked(res, index, conds, args, key, version)} as pick"
+            idcol = "pick.id"
+            conds, args = [], []
+        else:
+            source = f"{res.table} {alias}"
+            idcol = f"{alias}.id"
+        direction = query.direction
+        order = "asc" if direction == "before" else "desc"
         page_conds, page_args = list(conds), list(args)
-        if query.direction is not None:
-            page_conds.append(f"{alias}.id {'<' if query.direction == 'after' else '>'} ?")
+        if direction is not None:
+            page_conds.append(f"{idcol} {'<' if direction == 'after' else '>'} ?")
             page_args.append(query.cursor_id)
-        order = "asc" if query.direction == "before" else "desc"
-        # One statement renders the whole page, so the worker takes the GIL once per page, not
-        # once per row; a second one looks for a row beyond the page.
-        inner = (
-            f"select {res.render} as j, {alias}.id as id "
-            f"from {res.table} {alias}{indexed_by} {res.joins}"
-            + ((" where " + " and ".join(page_conds)) if page_conds else "")
-            + f" order by {alias}.id {order} limit ?"
-        )
-        page_args.append(per_page)
+        where = (" where " + " and ".join(page_conds)) if page_conds else ""
+        limit = "limit ?"
+        page_args.append(query.per_page)
         if query.page is not None and query.page > 1:
-            inner += " offset ?"
-            page_args.append((query.page - 1) * per_page)
-        if query.direction == "before":
+            limit += " offset ?"
+            page_args.append((query.page - 1) * query.per_page)
+        if index is not None:
+            inner = (
+                f"select {res.render} as j, {alias}.id as id from (select {idcol} from {source}"
+                f"{where} order by {idcol} {order} {limit}) as picked join {res.table} {alias} on "
+                f"{alias}.id = picked.id {res.joins} order by {alias}.id {order}"
+                f" limit {query.per_page}"
+            )
+        else:
+            inner = (
+                f"select {res.render} as j, {alias}.id as id from {source} {res.joins}{where}"
+                f" order by {alias}.id {order} {limit}"
+            )
+        if direction == "before":
             # (the LIMIT keeps SQLite from dropping an ORDER BY that group_concat relies on)
-            inner = f"select j, id from ({inner}) order by id desc limit {per_page}"
-        sql = (
+            inner = f"select j, id from ({inner}) order by id desc limit {query.per_page}"
+        body, count, first_id, last_id = self.cursor().execute(
             "select cast(ifnull(group_concat(j, ','), '') as blob), count(*), max(id), min(id) "
-            f"from ({inner})"
-        )
-        body, count, first_id, last_id = self.cursor().execute(sql, page_args).fetchone()
+            f"from ({inner})",
+            page_args,
+        ).fetchone()
 
         def beyond(op: str, record_id: int | None) -> bool:
             if record_id is None:
                 return False
             found = self.cursor().execute(
-                f"select 1 from {res.table} {alias}{indexed_by} where "
-                + " and ".join([*conds, f"{alias}.id {op} ?"]) + " limit 1",
+                f"select 1 from {source} where "
+                + " and ".join([*conds, f"{idcol} {op} ?"]) + " limit 1",
                 [*args, record_id],
             ).fetchone()
             return found is not None
@@ -744,7 +806,7 @@ class _Reader:
         has_next = beyond("<", last_id)
         # ``more``: another row follows in the direction read (older rows; for a ``before``
         # page, newer ones).
-        more = beyond(">", first_id) if query.direction == "before" else has_next
+        more = beyond(">", first_id) if direction == "before" else has_next
         return PageRows(body, count, first_id, last_id, total, more, has_next, generation)
 
     def render_one(self, res: Resource, record_id: int) -> str | None:
@@ -756,6 +818,56 @@ class _Reader:
             (record_id,),
         ).fetchone()
         return None if row is None else str(row[0])
+
+
+class _CacheWarmer:
+    """Keeps the store file in the OS page cache while a big list is being paged.
+
+    Pages of time entries walk the table backwards (newest first), which defeats the kernel's
+    readahead, and some VMs (the reference machine among them) reclaim the page cache within
+    minutes. So while a large list is being read, a daemon thread asks the kernel every
+    ``WARM_EVERY_S`` seconds to read the file ahead (``posix_fadvise(WILLNEED)``), from its end
+    (the newest rows) to its start. A hint only: nothing else depends on it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last = -math.inf
+        self._thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        """Start a warming pass unless one ran recently (cheap; called once per page)."""
+        now = time.monotonic()
+        if now - self._last < WARM_EVERY_S or not hasattr(os, "posix_fadvise"):
+            return
+        self._last = now
+        self._thread = threading.Thread(target=self._warm, name="pslake-harvest-warm",
+                                        daemon=True)
+        self._thread.start()
+
+    def _warm(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            size = os.fstat(fd).st_size
+            if size > _physical_memory() // 2:
+                return  # would only evict itself
+            for end in range(size, 0, -WARM_STEP_BYTES):
+                start = max(0, end - WARM_STEP_BYTES)
+                os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 # Lists are read on one worker thread with its own connection, so that the next page can be
@@ -771,6 +883,7 @@ class HarvestApi:
         self.state = state
         self.reader = _Reader(state, lambda: state.db(VENDOR))
         self.page_reader = _Reader(state, lambda: connect(state.store_dir, VENDOR))
+        self._warmer = _CacheWarmer(db_path(state.store_dir, VENDOR))
         self._prefetched: dict[tuple[Any, ...], Future[PageRows]] = {}
 
     # -- store access --
@@ -816,6 +929,8 @@ class HarvestApi:
         if result.has_next and query.direction != "before" and result.last_id is not None:
             self._prefetch(res, path, replace(query, page=None, direction="after",
                                               cursor_id=result.last_id), extra)
+        if result.total >= WARM_MIN_ROWS:
+            self._warmer.poke()
         faults = state.faults
         faults.page_served(VENDOR)  # before shaping: drift starts on page drift_after + 1
         records = result.records

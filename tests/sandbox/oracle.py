@@ -62,6 +62,7 @@ def find(store: Path) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     posting_cutoff = (as_of - dt.timedelta(days=rules["posting_grace_days"])).isoformat()
     deal_cutoff = (as_of - dt.timedelta(days=rules["deal_grace_days"])).isoformat()
+    tolerance = rules["contract_value_tolerance"]
 
     postings = {
         row[0]: row[1:]
@@ -213,7 +214,7 @@ def find(store: Path) -> set[tuple[str, str]]:
                 and (props.get("closedate") or "")[:10] <= deal_cutoff
             ):
                 found.add(("deal_won_without_project", ref))
-        elif abs(float(props.get("amount") or 0) - value) > 0.005 * abs(value):
+        elif abs(float(props.get("amount") or 0) - value) > tolerance * abs(value):
             found.add(("contract_value_mismatch", ref))
 
     crm_invoices = {}

@@ -143,11 +143,30 @@ def test_small_firm_has_the_size_and_shape_of_a_consultancy(small: Path):
         "select min(startdate) from accountingperiod where isposting = 'T' and closed = 'F'"
     ).fetchone()[0]
     assert open_months <= AS_OF.replace(day=1).isoformat()
-    # nothing is stamped in the future
-    assert hv.execute("select max(updated_at) from time_entries").fetchone()[0] < AS_OF.isoformat()
-    assert (
-        ns.execute("select max(lastmodifieddate) from timebill").fetchone()[0] < AS_OF.isoformat()
-    )
+    # people have a utilization target the firm expects of their role
+    assert ns.execute("select min(custentity_utilization_target), "
+                      "max(custentity_utilization_target) from employee").fetchone() == (0.35, 0.85)
+
+
+STAMP_COLUMNS = {"created_at", "updated_at", "archived_at", "lastmodifieddate", "datecreated",
+                 "createddate", "linelastmodifieddate", "deleteddate"}
+
+
+@pytest.mark.parametrize("seed", [1, 7, 12, 113], ids=lambda s: f"seed-{s}")
+def test_no_record_is_stamped_at_or_after_the_as_of_date(tmp_path: Path, seed: int):
+    # time runs to the day before: an incremental cursor must never start in the future
+    store = tmp_path / "firm"
+    generate(store, size="small", seed=seed, as_of=AS_OF)
+    checked = 0
+    for vendor in ("hubspot", "harvest", "netsuite"):
+        con = sqlite3.connect(store / f"{vendor}.sqlite")
+        for (table,) in con.execute("select name from sqlite_master where type = 'table'"):
+            for column in con.execute(f'pragma table_info("{table}")'):
+                if column[1] in STAMP_COLUMNS:
+                    latest = con.execute(f'select max("{column[1]}") from "{table}"').fetchone()[0]
+                    assert latest is None or latest < AS_OF.isoformat(), (table, column[1])
+                    checked += 1
+    assert checked >= 20
 
 
 def test_invoices_add_up_and_payments_never_exceed_them(small: Path):
@@ -187,7 +206,7 @@ def test_invoices_add_up_and_payments_never_exceed_them(small: Path):
 @pytest.mark.parametrize(
     ("items", "expected"),
     [
-        (["0.5"], {"rate_mismatch": 0.5, "duplicate_customer": 0.5}),  # one rate for all
+        (["0.2"], {"rate_mismatch": 0.2, "duplicate_customer": 0.2}),  # one rate for all
         (["rate_mismatch=0"], {"rate_mismatch": 0.0}),  # switch one type off
     ],
     ids=["all-types", "one-type"],
@@ -200,11 +219,11 @@ def test_rates_parse_for_all_types_or_one(items: list[str], expected: dict[str, 
 
 @pytest.mark.parametrize(
     "bad",
-    ["nonsense=0.1", "rate_mismatch=2", "x"],
-    ids=["unknown-type", "out-of-range", "not-a-number"],
+    ["nonsense=0.1", "rate_mismatch=2", "x", "0.3"],
+    ids=["unknown-type", "out-of-range", "not-a-number", "time-rates-add-up-over-1"],
 )
 def test_bad_rates_are_refused_with_a_reason(bad: str):
-    with pytest.raises(ValueError, match=r"rate|type"):
+    with pytest.raises(ValueError, match=r"rate|type|add up"):
         parse_rates([bad])
 
 
