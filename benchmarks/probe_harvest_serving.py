@@ -14,8 +14,11 @@ Usage::
 Without ``--dir`` the store goes to a temporary directory, removed at the end unless ``--keep``;
 with ``--dir`` it is rebuilt unless it already holds the same number of entries.
 
-Measured on the 2-core reference VM (2026-11-23), 500,000 entries of about 1.3 kB of JSON each:
-75,000-92,000 records/s (noisy shared VM; repeated runs over a warm store).
+Measured on the 2-core reference VM (2026-11-23; a noisy shared VM, so runs vary by ~20%):
+500,000 synthetic entries (about 1.3 kB of JSON each) 75,000-92,000 records/s; 7.5M synthetic
+entries 65,000-71,000 records/s; the generated enterprise firm (8.0M entries, about 1.2 kB each)
+85,000 records/s. A client that also parses every page in full (``orjson.loads``, about 30 ms a
+page here) gets about 35,000: it is then the client, not the server, that sets the pace.
 """
 
 from __future__ import annotations

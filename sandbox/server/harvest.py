@@ -422,6 +422,8 @@ def parse_since(raw: str) -> str:
         HarvestError: 422 when the value is not ISO 8601.
     """
     text = raw.strip()
+    if len(text) > 19 and text[-6] == " ":
+        text = text[:-6] + "+" + text[-5:]  # an unencoded "+" in the offset arrives as a space
     try:
         value = dt.datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
@@ -480,7 +482,9 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         ((direction, position),) = data.items()
         record_id = position["id"]
-        if direction not in ("after", "before") or not isinstance(record_id, int):
+        if direction not in ("after", "before") or not isinstance(record_id, int) or not (
+            -(2**63) <= record_id < 2**63
+        ):
             raise ValueError(cursor)
     except (ValueError, TypeError, KeyError, AttributeError, binascii.Error,
             orjson.JSONDecodeError):
@@ -522,7 +526,7 @@ def parse_list_query(request: Request, filters: Mapping[str, Filter]) -> ListQue
         raw_page = params.get("page")
         if raw_page not in (None, ""):
             page = _parse_int("page", raw_page)
-            if page < 1:
+            if not 1 <= page <= 2**31:
                 raise HarvestError(422, "page must be 1 or more")
     parsed: dict[str, Any] = {}
     raw: dict[str, str] = {}
@@ -798,7 +802,8 @@ class _Reader:
                 return False
             found = self.cursor().execute(
                 f"select 1 from {source} where "
-                + " and ".join([*conds, f"{idcol} {op} ?"]) + " limit 1",
+                + " and ".join([*conds, f"{idcol} {op} ?"])
+                + f" order by {idcol} {'desc' if op == '<' else 'asc'} limit 1",  # start nearby
                 [*args, record_id],
             ).fetchone()
             return found is not None

@@ -228,13 +228,27 @@ def test_cursor_wins_over_page_when_both_are_given(api: Api) -> None:
     assert ids(both["time_entries"]) == NEWEST_FIRST[50:100]
 
 
-def test_links_previous_leads_back_to_the_page_before(api: Api) -> None:
-    first = api.get("/time_entries", per_page=100).json()
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # the plain keyset on the primary key
+        {"updated_since": "2026-06-01T01:00:00Z"},  # ids picked through the updated_at index
+        {"user_id": 202},  # an equality filter whose index keeps id order
+    ],
+    ids=["unfiltered", "range-index", "ordered-index"],
+)
+def test_links_previous_leads_back_to_the_page_before(api: Api, params: dict[str, Any]) -> None:
+    first = api.get("/time_entries", per_page=60, **params).json()
     second = api.url(first["links"]["next"]).json()
     back = api.url(second["links"]["previous"]).json()
     assert ids(back["time_entries"]) == ids(first["time_entries"])
     assert (back["page"], back["next_page"], back["previous_page"]) == (1, 2, None)
+    assert back["links"]["previous"] is None
     assert ids(api.url(back["links"]["next"]).json()["time_entries"]) == ids(
+        second["time_entries"]
+    )
+    third = api.url(second["links"]["next"]).json()
+    assert ids(api.url(third["links"]["previous"]).json()["time_entries"]) == ids(
         second["time_entries"]
     )
 
@@ -312,9 +326,14 @@ def test_bad_list_parameters_answer_422(api: Api, params: dict[str, Any]) -> Non
         ({"updated_since": "2026-06-01T05:00:00Z"}, lambda r: r["updated_at"] >= "2026-06-01T05"),
         ({"updated_since": "2026-06-01T07:00:00+02:00"},
          lambda r: r["updated_at"] >= "2026-06-01T05"),
+        ({"updated_since": "2026-06-01T07:00:00 02:00"},  # a "+" sent unencoded
+         lambda r: r["updated_at"] >= "2026-06-01T05"),
+        ({"updated_since": "2026-06-01T05:00:00.750Z"},  # fractions floor to the second
+         lambda r: r["updated_at"] >= "2026-06-01T05"),
     ],
     ids=["project", "user", "client", "task", "from-to", "project-user-from", "is_billed",
-         "is_running", "external_reference", "updated_since", "updated_since-offset"],
+         "is_running", "external_reference", "updated_since", "updated_since-offset",
+         "updated_since-space", "updated_since-fraction"],
 )
 def test_filters_select_exactly_the_matching_entries(
     api: Api, params: dict[str, Any], keep: Any
