@@ -1,4 +1,4 @@
-"""Shared sandbox fixtures: a generated small firm, and servers over it on free ports."""
+"""Shared fixtures: a generated small firm, and the sandbox serving it on a free port."""
 
 from __future__ import annotations
 
