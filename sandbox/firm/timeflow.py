@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from sandbox.firm.catalog import TASKS
-from sandbox.firm.discrepancies import MIN_PER_TYPE, GroundTruth, ref
+from sandbox.firm.discrepancies import MIN_PER_TYPE, TIME_ENTRY_TYPES, GroundTruth, ref
 from sandbox.firm.model import (
     APPROVAL_DAYS_AFTER_FRIDAY,
     INVOICE_DAYS_AFTER_MONTH_END,
@@ -48,14 +48,6 @@ TIME_ENTRY_COLUMNS = 29
 TIMEBILL_COLUMNS = 17
 EXPENSE_COLUMNS = 20
 
-# Record-level time discrepancies, in the order their probability intervals are laid out.
-TIME_TYPES = (
-    "time_not_posted",
-    "time_hours_mismatch",
-    "time_posted_twice",
-    "time_in_closed_period",
-    "rate_mismatch",
-)
 
 
 def task_assignment_id(project_harvest_id: int, task_name: str) -> int:
@@ -123,7 +115,6 @@ class Billing:
     expense_lines: dict[int, list[tuple[int, int, int, str]]] = field(default_factory=dict)
     next_transaction_id: int = 100_001
     counts: dict[str, int] = field(default_factory=dict)
-    project_hours_q: dict[int, int] = field(default_factory=dict)
 
     def invoice_for(self, project_idx: int, month: int, day: dt.date) -> int:
         """The id of the T&M invoice of a project's month (allocated on first use)."""
@@ -291,7 +282,7 @@ def stream_time(
     ex_id = 200_000_001
     bounds = []
     acc = 0.0
-    for name in TIME_TYPES:
+    for name in TIME_ENTRY_TYPES:  # one probability interval each, in this order
         acc += rates[name]
         bounds.append(acc)
     category_ids = ids.expense_category
@@ -596,9 +587,6 @@ def stream_time(
                             (tb_id, *posting[1:13], None, "T", posted_n, posted_n)
                         )
                         tb_id += 1
-                billing.project_hours_q[project.idx] = (
-                    billing.project_hours_q.get(project.idx, 0) + q
-                )
                 buffers.entries.append(
                     (
                         te_id,
