@@ -1,51 +1,123 @@
-"""Harvest v2 as a dlt source (``raw_harvest``): reference tables, incremental on ``updated_at``.
+"""Harvest v2 as a dlt source (``raw_harvest``), incremental on ``updated_at``.
 
-Each resource follows Harvest's ``links.next`` with dlt's REST client, asks only for records
-updated since the last load (``updated_since``), and merges on Harvest's ``id``. The cursor is
-dlt's incremental state, which advances only when a load completes.
+Every resource follows Harvest's ``links.next`` with dlt's REST client, asks only for records
+updated since the last load (``updated_since``) and merges on Harvest's ``id``. Pages are not
+parsed in Python: their bytes are batched and parsed by DuckDB into Arrow (``ingestion.pages``),
+checked against the table's contract, and yielded to dlt; records that break the contract go to
+``raw_harvest.quarantine`` with the reason. The cursor is dlt's incremental state, which
+advances only when the load completes.
+
+Harvest forgets deleted records, so deletions are found by scanning ids: each run lists the ids
+of the reference tables, and of time entries and expenses spent in the last
+``deletion_window_days``, and any id the warehouse holds there that Harvest no longer returns is
+recorded in ``raw_harvest.deleted_records``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dlt
+import pendulum
 from dlt.sources import DltResource
-from dlt.sources.helpers.rest_client import RESTClient
-from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
-from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 
-from ingestion.harvest.settings import EPOCH, PER_PAGE, REFERENCE_RESOURCES, USER_AGENT
+from ingestion.harvest.settings import BIG, EPOCH, PER_PAGE, REFERENCE, USER_AGENT
+from ingestion.http import (
+    HttpSettings,
+    RawPageClient,
+    RateLimiter,
+    TailLinkPaginator,
+    bearer,
+    vendor_session,
+)
+from ingestion.pages import Contract, PageBatch, scan_ids
+from ingestion.summary import SourceTally, pages_to_items
+
+BATCH_PAGES = 50  # 100k time entries per DuckDB parse
+DELETED = "deleted_records"
 
 
-def _client(base_url: str, access_token: str, account_id: str) -> RESTClient:
-    return RESTClient(
+def _client(base_url: str, access_token: str, account_id: str, tally: SourceTally,
+            limiter: RateLimiter | None, http: HttpSettings | None) -> RawPageClient:
+    return RawPageClient(
         base_url=f"{base_url.rstrip('/')}/v2",
         headers={"Harvest-Account-Id": account_id, "User-Agent": USER_AGENT},
-        auth=BearerTokenAuth(access_token),
-        paginator=JSONLinkPaginator(next_url_path="links.next"),
+        auth=bearer(access_token),
+        paginator=TailLinkPaginator(),
+        session=vendor_session(limiter, tally.calls, http),
     )
 
 
-def _reference(client: RESTClient, name: str) -> DltResource:
+def _since(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return pendulum.instance(value).in_tz("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _resource(client: RawPageClient, contract: Contract, landing: Path, tally: SourceTally,
+              batch_pages: int) -> DltResource:
+    name = contract.table
+
     @dlt.resource(name=name, primary_key="id", write_disposition="merge")
     def records(
-        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(
-            "updated_at", initial_value=EPOCH
-        ),
-    ) -> Iterator[list[dict[str, Any]]]:
-        params = {"per_page": PER_PAGE, "updated_since": updated_at.start_value}
-        yield from client.paginate(name, params=params, data_selector=name)
+        updated_at: dlt.sources.incremental[Any] = dlt.sources.incremental(
+            "updated_at", initial_value=pendulum.parse(EPOCH),
+            on_cursor_value_missing="include"),
+    ) -> Iterator[Any]:
+        params = {"per_page": PER_PAGE, "updated_since": _since(updated_at.start_value)}
+        pages = (page[0] for page in client.paginate(name, params=params))
+        with PageBatch(landing, contract, selector=name, max_pages=batch_pages) as batch:
+            yield from pages_to_items(pages, batch, tally.table(name))
 
     return records
 
 
-@dlt.source(name="harvest")
+def _id_pages(client: RawPageClient, name: str, window_from: str | None) -> Iterator[bytes]:
+    params: dict[str, Any] = {"per_page": PER_PAGE}
+    if window_from is not None:
+        params["from"] = window_from
+    for page in client.paginate(name, params=params):
+        yield page[0]
+
+
+def _deletions(client: RawPageClient, known: Mapping[str, set[int]], landing: Path,
+               window_from: str, tally: SourceTally) -> DltResource:
+    """Ids the warehouse holds (in scope) that Harvest no longer lists: deleted in Harvest."""
+
+    @dlt.resource(name=DELETED, primary_key=("resource", "id"), write_disposition="merge")
+    def deleted() -> Iterator[list[dict[str, Any]]]:
+        now = pendulum.now("UTC")
+        for name, ids in known.items():
+            if not ids:
+                continue
+            window = window_from if name in BIG else None
+            seen, missing = scan_ids(_id_pages(client, name, window), landing, name)
+            if missing:  # a record without its id could be any of them: mark nothing
+                tally.table(name).notes.append(
+                    f"deletion scan skipped: {missing} listed record(s) had no id")
+                continue
+            gone = sorted(ids - seen)
+            tally.table(name).deleted += len(gone)
+            if gone:
+                yield [{"resource": name, "id": i, "detected_at": now} for i in gone]
+
+    return deleted
+
+
+@dlt.source(name="harvest", max_table_nesting=0)
 def harvest_source(
     base_url: str = dlt.config.value,
     access_token: str = dlt.secrets.value,
     account_id: str = dlt.config.value,
+    landing_dir: str | None = None,
+    tally: SourceTally | None = None,
+    limiter: RateLimiter | None = None,
+    known_ids: Mapping[str, set[int]] | None = None,
+    deletion_from: str | None = None,
+    batch_pages: int = BATCH_PAGES,
+    http: HttpSettings | None = None,
 ) -> list[DltResource]:
     """The Harvest resources pslake reads.
 
@@ -53,6 +125,21 @@ def harvest_source(
         base_url: ``https://api.harvestapp.com`` or the sandbox's ``/harvest`` URL.
         access_token: A personal access token or OAuth token.
         account_id: The Harvest account id (sent as ``Harvest-Account-Id``).
+        landing_dir: Where raw pages wait for their batch (the pipeline's working folder).
+        tally: Counts for the run summary.
+        limiter: The client-side rate limit (Harvest allows 100 calls per 15 s).
+        known_ids: Live ids the warehouse holds, per resource (for time entries and expenses,
+            those spent on or after ``deletion_from``); ``None`` skips the deletion scan.
+        deletion_from: ISO date from which time entries and expenses are scanned for deletions.
+        batch_pages: Pages per DuckDB parse.
+        http: Timeout and retry settings.
     """
-    client = _client(base_url, access_token, account_id)
-    return [_reference(client, name) for name in REFERENCE_RESOURCES]
+    tally = tally or SourceTally("harvest")
+    landing = Path(landing_dir) if landing_dir else Path(".") / ".landing"
+    client = _client(base_url, access_token, account_id, tally, limiter, http)
+    resources = [_resource(client, contract, landing, tally, batch_pages)
+                 for contract in (*REFERENCE.values(), *BIG.values())]
+    if known_ids is not None:
+        resources.append(_deletions(client, known_ids, landing, deletion_from or "1970-01-01",
+                                    tally))
+    return resources

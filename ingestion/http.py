@@ -1,0 +1,218 @@
+"""HTTP for the sources: dlt's REST client with retries, a client-side rate limit, call counts.
+
+Every vendor call goes through dlt's ``requests`` helper, which retries 429, 5xx, timeouts and
+dropped connections with exponential backoff and honours ``Retry-After``. pslake adds three
+things around it:
+
+- :class:`RateLimiter` keeps a vendor's documented budget (calls per window, concurrent calls)
+  on the client side; it sits in the transport adapter, so retries are paced too.
+- :class:`CallStats` counts calls, retries by cause and bytes, for the run summary.
+- :class:`RawPageClient` is dlt's ``RESTClient`` that yields each page's raw bytes instead of
+  parsed JSON, so the big tables can be parsed by DuckDB in batches (see ``ingestion.pages``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from dlt.sources.helpers.requests import Client
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests import PreparedRequest, Request, Response
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A vendor's budget: ``calls`` per ``window_s`` seconds, ``concurrent`` calls at once."""
+
+    calls: int | None = None
+    window_s: float = 1.0
+    concurrent: int | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.calls:
+            parts.append(f"{self.calls} calls / {self.window_s:g} s")
+        if self.concurrent:
+            parts.append(f"{self.concurrent} at once")
+        return ", ".join(parts) or "none"
+
+
+class RateLimiter:
+    """A sliding-window call budget plus a concurrency cap, shared by a vendor's threads."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()
+        self._slots = threading.BoundedSemaphore(limit.concurrent) if limit.concurrent else None
+        self.waited_s = 0.0
+
+    def acquire(self) -> None:
+        if self._slots is not None:
+            self._slots.acquire()
+        calls = self.limit.calls
+        if not calls:
+            return
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and now - self._sent[0] >= self.limit.window_s:
+                    self._sent.popleft()
+                if len(self._sent) < calls:
+                    self._sent.append(now)
+                    return
+                pause = self.limit.window_s - (now - self._sent[0])
+                self.waited_s += pause
+            time.sleep(pause)
+
+    def release(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+
+@dataclass
+class CallStats:
+    """What a vendor's calls cost in one run; thread-safe."""
+
+    calls: int = 0
+    bytes: int = 0
+    retries: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def retry_seen(self, response: Response | None, exception: BaseException | None) -> bool:
+        """dlt's retry predicate: count each failed attempt by cause; never adds a retry."""
+        cause = None
+        if exception is not None:
+            cause = type(exception).__name__
+        elif response is not None and response.status_code in RETRY_STATUSES:
+            cause = str(response.status_code)
+        if cause:
+            with self._lock:
+                self.retries[cause] += 1
+        return False
+
+    @property
+    def retried(self) -> int:
+        return sum(self.retries.values())
+
+
+class _PacedAdapter(HTTPAdapter):
+    """The transport adapter: every attempt (first or retry) waits for the rate limiter."""
+
+    def __init__(self, limiter: RateLimiter | None, stats: CallStats, pool: int) -> None:
+        super().__init__(pool_connections=2, pool_maxsize=pool)
+        self._limiter = limiter
+        self._stats = stats
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        if self._limiter is not None:
+            self._limiter.acquire()
+        try:
+            response = super().send(request, *args, **kwargs)
+        finally:
+            if self._limiter is not None:
+                self._limiter.release()
+        size = len(response.content)  # read here, so a reset mid-body is retried like any error
+        with self._stats._lock:
+            self._stats.calls += 1
+            self._stats.bytes += size
+        return response
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Timeout and retry policy for a vendor's calls (dlt's retry helper does the retrying)."""
+
+    timeout_s: float = 60.0
+    max_attempts: int = 8
+    backoff_factor: float = 0.5
+    max_retry_delay_s: float = 60.0
+
+
+def vendor_session(limiter: RateLimiter | None, stats: CallStats,
+                   http: HttpSettings | None = None) -> Any:
+    """A ``requests`` session with dlt's retry policy, the rate limit and call counting."""
+    http = http or HttpSettings()
+    client = Client(
+        request_timeout=http.timeout_s,
+        request_max_attempts=http.max_attempts,
+        request_backoff_factor=http.backoff_factor,
+        request_max_retry_delay=http.max_retry_delay_s,
+        retry_condition=stats.retry_seen,
+        respect_retry_after_header=True,
+        raise_for_status=False,  # the REST client's response hook raises after retries
+    )
+    session = client.session
+    adapter = _PacedAdapter(limiter, stats, pool=16)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class RawPageClient(RESTClient):
+    """dlt's REST client, but each page is handed over as its raw body (one ``bytes`` item).
+
+    Paginators used with it read what they need from the bytes (see :class:`TailLinkPaginator`),
+    so a page is parsed once, by DuckDB, with the rest of its batch.
+    """
+
+    def extract_response(self, response: Response, data_selector: Any) -> list[Any]:
+        return [response.content]
+
+
+class TailLinkPaginator(BasePaginator):
+    """Follow a next-page URL found near the end of the body (Harvest's ``links.next``).
+
+    Harvest ends every list envelope with its ``links`` object, so the next URL is read from the
+    last few hundred bytes with a regular expression instead of parsing megabytes of JSON.
+    """
+
+    _NEXT = re.compile(rb'"next"\s*:\s*(null|"((?:[^"\\]|\\.)*)")')
+
+    def __init__(self, tail_bytes: int = 2048) -> None:
+        super().__init__()
+        self._tail = tail_bytes
+        self._next_url: str | None = None
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        body = response.content
+        window = body[-self._tail:]
+        at = window.rfind(b'"links"')
+        match = self._NEXT.search(window, at) if at >= 0 else None
+        if match is None:  # not where Harvest puts it: read the whole envelope
+            links = orjson.loads(body).get("links") or {}
+            url = links.get("next")
+        else:
+            url = match.group(2).decode().replace("\\/", "/") if match.group(2) else None
+        self._next_url = url
+        self._has_next_page = bool(url)
+
+    def update_request(self, request: Request) -> None:
+        request.url = self._next_url
+        request.params = {}
+
+
+def bearer(token: str) -> AuthBase:
+    """Bearer auth whose repr never shows the token."""
+
+    class _Bearer(AuthBase):
+        def __call__(self, r: PreparedRequest) -> PreparedRequest:
+            r.headers["Authorization"] = f"Bearer {token}"
+            return r
+
+        def __repr__(self) -> str:
+            return "Bearer(***)"
+
+    return _Bearer()
+

@@ -1,0 +1,328 @@
+"""The fast path: raw page bodies, parsed by DuckDB in batches, checked against a contract.
+
+A resource hands each page's bytes to a :class:`PageBatch`, which keeps them on disk under the
+pipeline's landing folder. When a batch is full, DuckDB's ``read_json`` parses all of its pages
+in one call, the records are flattened (``user.id`` becomes ``user__id``) and cast to the table's
+:class:`Contract`, and the batch comes back as two Arrow tables: the rows that meet the contract,
+for dlt to load, and the rows that do not, each with a readable reason, for the ``quarantine``
+table. Fields the contract does not name are kept with the type DuckDB detected, so a new vendor
+field becomes a new column. Nothing is dropped: ``received == len(rows) + len(quarantined)``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+QUARANTINE_TABLE = "quarantine"
+# One page is one JSON document (a full Harvest page is ~3 MB). DuckDB sizes its read buffers
+# from this, so a larger value costs memory on every read.
+_MAX_OBJECT = 16 * 1024 * 1024
+_REASON_VALUE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a raw table must hold.
+
+    Attributes:
+        table: The raw table (and dlt resource) name.
+        primary_key: The vendor's key columns; a record without them is quarantined.
+        cursor: The column dlt's incremental cursor reads, if the table is incremental.
+        columns: Column (after flattening) -> DuckDB type it must cast to. Missing fields are
+            NULL; a value that does not cast quarantines its record.
+        formats: Column -> ``strptime`` format for vendor text dates (NetSuite's ``M/D/YYYY``).
+        checks: Column -> type the text must cast to, while the column stays text (HubSpot
+            sends every property as a string; the raw table keeps what it sent).
+        drop: Fields not loaded at all (per-record hypermedia links, say).
+        unwrap: A struct whose fields become top-level columns without a prefix (HubSpot's
+            ``properties``).
+    """
+
+    table: str
+    primary_key: tuple[str, ...]
+    cursor: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    formats: Mapping[str, str] = field(default_factory=dict)
+    checks: Mapping[str, str] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
+    unwrap: str | None = None
+
+
+@dataclass
+class Batch:
+    """One parsed batch: loadable rows, quarantined rows, and how many records came in."""
+
+    rows: pa.Table | None
+    quarantined: pa.Table | None
+    received: int
+    max_key: Any = None  # the largest first primary-key value seen, valid or not (keyset paging)
+
+    @property
+    def n_rows(self) -> int:
+        return 0 if self.rows is None else self.rows.num_rows
+
+    @property
+    def n_quarantined(self) -> int:
+        return 0 if self.quarantined is None else self.quarantined.num_rows
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    # fetch everything: DuckDB 2 refuses new work while a result is half read
+    return con.execute(sql).fetchall()[0][0]
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class _Field:
+    column: str       # flattened output name
+    expr: str         # DuckDB expression over the record ``r``
+    type_id: str      # DuckDB type id as detected (struct, varchar, json, null, list, ...)
+    type_str: str
+
+
+def _flatten(expr: str, dtype: Any, prefix: str, unwrap: str | None,
+             drop: tuple[str, ...]) -> list[_Field]:
+    out: list[_Field] = []
+    for name, child in dtype.children:
+        if not prefix and name in drop:
+            continue
+        sub = f"{expr}[{_lit(name)}]"
+        if child.id == "struct":
+            inner = "" if (not prefix and name == unwrap) else f"{prefix}{name}__"
+            out.extend(_flatten(sub, child, inner, unwrap, drop))
+        else:
+            out.append(_Field(f"{prefix}{name}", sub, child.id, str(child)))
+    return out
+
+
+def _as_text(f: _Field) -> str:
+    if f.type_id == "json" or f.type_str == "JSON":
+        return f"json_extract_string({f.expr}, '$')"
+    return f"CAST({f.expr} AS VARCHAR)"
+
+
+class PageBatch:
+    """Collect raw pages on disk; parse them as one batch with DuckDB.
+
+    Args:
+        landing: A folder for this resource's pages (emptied as batches are read).
+        contract: The table's contract.
+        selector: The envelope key that holds the records (``time_entries``, ``items``).
+        max_pages: Pages per batch: DuckDB's per-call cost is amortised over many pages.
+    """
+
+    def __init__(self, landing: Path, contract: Contract, selector: str,
+                 max_pages: int = 50) -> None:
+        self.landing = landing / f"{contract.table}-{uuid.uuid4().hex[:8]}"
+        self.landing.mkdir(parents=True, exist_ok=True)
+        self.contract = contract
+        self.selector = selector
+        self.max_pages = max_pages
+        self._files: list[Path] = []
+        self._seq = 0
+        self._con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
+        self._con.execute("SET TimeZone = 'UTC'").fetchall()
+
+    def __enter__(self) -> PageBatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+        shutil.rmtree(self.landing, ignore_errors=True)
+
+    @property
+    def full(self) -> bool:
+        return len(self._files) >= self.max_pages
+
+    @property
+    def pending(self) -> int:
+        return len(self._files)
+
+    def add(self, body: bytes) -> None:
+        """Keep one page body for the next batch."""
+        path = self.landing / f"{self._seq:07d}.json"
+        self._seq += 1
+        path.write_bytes(body)
+        self._files.append(path)
+
+    def read(self) -> Batch:
+        """Parse the pages collected so far and check them against the contract."""
+        files, self._files = self._files, []
+        if not files:
+            return Batch(None, None, 0)
+        try:
+            return self._parse(files)
+        finally:
+            for path in files:
+                path.unlink(missing_ok=True)
+
+    # ---- the DuckDB work ------------------------------------------------------------------
+
+    def _parse(self, files: list[Path]) -> Batch:
+        con = self._con
+        listing = "[" + ", ".join(_lit(str(p)) for p in files) + "]"
+        con.execute("DROP TABLE IF EXISTS raw").fetchall()
+        try:
+            con.execute(
+                f"CREATE TEMP TABLE raw AS SELECT unnest({_q(self.selector)}) AS r "
+                f"FROM read_json({listing}, maximum_object_size={_MAX_OBJECT})").fetchall()
+        except duckdb.BinderException as exc:
+            raise ValueError(f"{self.contract.table}: the vendor's pages have no "
+                             f"{self.selector!r} array ({exc})") from None
+        received = _scalar(con, "SELECT count(*) FROM raw")
+        if received == 0:
+            return Batch(None, None, 0)
+        rtype = con.sql("SELECT r FROM raw").types[0]
+        if rtype.id != "struct":  # records of no shape at all (all null, or not objects)
+            fields: list[_Field] = []
+        else:
+            fields = _flatten("r", rtype, "", self.contract.unwrap, self.contract.drop)
+        select, failures = self._projection(fields)
+        key_expr = next((f.expr for f in fields if f.column == self.contract.primary_key[0]), None)
+        max_key = None
+        if key_expr is not None:
+            max_key = _scalar(con, f"SELECT max(TRY_CAST({key_expr} AS BIGINT)) FROM raw")
+        reason = ("concat_ws('; ', " + ", ".join(failures) + ")") if failures else "NULL"
+        bad = f"(({reason}) <> '')" if failures else "false"
+        rows = con.sql(f"SELECT {select} FROM raw WHERE NOT {bad}").to_arrow_table()
+        quarantined = None
+        if failures:
+            keys = ", ".join(self._typed_or_null(c, fields) + f" AS {_q(c)}"
+                             for c in self._key_columns())
+            q = con.sql(
+                f"SELECT {_lit(self.contract.table)} AS table_name, {keys}, "
+                f"{reason} AS reason, CAST(to_json(r) AS VARCHAR) AS record, "
+                f"now() AS quarantined_at FROM raw WHERE {bad}").to_arrow_table()
+            quarantined = q if q.num_rows else None
+        return Batch(rows if rows.num_rows else None, quarantined, int(received), max_key)
+
+    def _key_columns(self) -> list[str]:
+        cols = list(self.contract.primary_key)
+        if self.contract.cursor and self.contract.cursor not in cols:
+            cols.append(self.contract.cursor)
+        return cols
+
+    def _typed_or_null(self, column: str, fields: list[_Field]) -> str:
+        found = next((f for f in fields if f.column == column), None)
+        target = self.contract.columns.get(column, "VARCHAR")
+        if found is None:
+            return f"CAST(NULL AS {target})"
+        return self._converted(found, target)
+
+    def _converted(self, f: _Field, target: str) -> str:
+        fmt = self.contract.formats.get(f.column)
+        if fmt is not None:
+            return f"CAST(try_strptime({_as_text(f)}, {_lit(fmt)}) AS {target})"
+        if f.type_str == target:
+            return f.expr
+        if f.type_id in ("json", "list", "map") or f.type_str == "JSON":
+            return f"TRY_CAST({_as_text(f)} AS {target})"
+        return f"TRY_CAST({f.expr} AS {target})"
+
+    def _projection(self, fields: list[_Field]) -> tuple[str, list[str]]:
+        """The typed select list and one failure expression (reason text or NULL) per check."""
+        contract = self.contract
+        by_name = {f.column: f for f in fields}
+        select: list[str] = []
+        failures: list[str] = []
+        for key in contract.primary_key:
+            f = by_name.get(key)
+            if f is None:
+                failures.append(_lit(f"missing primary key {key}"))
+            else:
+                failures.append(f"CASE WHEN {f.expr} IS NULL THEN "
+                                f"{_lit(f'missing primary key {key}')} END")
+        for column, target in contract.columns.items():
+            f = by_name.get(column)
+            if f is None:
+                select.append(f"CAST(NULL AS {target}) AS {_q(column)}")
+                continue
+            value = self._converted(f, target)
+            select.append(f"{value} AS {_q(column)}")
+            if f.type_str != target or column in contract.formats:
+                failures.append(self._failure(f, value, target))
+        for f in fields:
+            if f.column in contract.columns:
+                continue
+            check = contract.checks.get(f.column)
+            if check is not None:
+                checked = _Field(f.column, f.expr, f.type_id, f.type_str)
+                value = self._converted(checked, check)
+                failures.append(self._failure(f, value, check))
+            if f.type_id == "null":
+                # null in every record of the batch: no data and no type to learn; leaving it
+                # out keeps a later batch's real type from becoming a variant column
+                continue
+            if f.type_id in ("list", "map"):
+                select.append(f"CAST(to_json({f.expr}) AS VARCHAR) AS {_q(f.column)}")
+            elif f.type_str == "JSON":
+                select.append(f"{_as_text(f)} AS {_q(f.column)}")
+            else:
+                select.append(f"{f.expr} AS {_q(f.column)}")
+        return ", ".join(select), failures
+
+    def _failure(self, f: _Field, value: str, target: str) -> str:
+        shown = f"left({_as_text(f)}, {_REASON_VALUE_CHARS})"
+        return (f"CASE WHEN {f.expr} IS NOT NULL AND ({value}) IS NULL THEN "
+                f"{_lit(f.column + ': expected ' + target.lower() + ', got ')} || "
+                f"coalesce({shown}, '?') END")
+
+
+def scan_ids(pages: Iterable[bytes], landing: Path, selector: str,
+             batch_pages: int = 50) -> tuple[set[int], int]:
+    """Only the ids of a listing, parsed by DuckDB in batches: ``(ids, records without id)``."""
+    folder = landing / f"ids-{selector}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
+    ids: set[int] = set()
+    missing = 0
+    files: list[Path] = []
+
+    def read() -> None:
+        nonlocal missing
+        if not files:
+            return
+        listing = "[" + ", ".join(_lit(str(p)) for p in files) + "]"
+        rows = con.execute(
+            f"SELECT TRY_CAST(x.id AS BIGINT) FROM (SELECT unnest({_q(selector)}) AS x "
+            f"FROM read_json({listing}, columns={{{_lit(selector)}: 'STRUCT(id VARCHAR)[]'}}, "
+            f"maximum_object_size={_MAX_OBJECT}))").fetchall()
+        for (value,) in rows:
+            if value is None:
+                missing += 1
+            else:
+                ids.add(int(value))
+        for p in files:
+            p.unlink(missing_ok=True)
+        files.clear()
+
+    try:
+        for seq, body in enumerate(pages):
+            path = folder / f"{seq:07d}.json"
+            path.write_bytes(body)
+            files.append(path)
+            if len(files) >= batch_pages:
+                read()
+        read()
+    finally:
+        con.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return ids, missing

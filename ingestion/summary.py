@@ -1,0 +1,83 @@
+"""What one ingest run did, per table and per vendor, for the summary ``pslake ingest`` prints."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+
+from ingestion.http import CallStats
+from ingestion.pages import QUARANTINE_TABLE, Batch, PageBatch
+
+
+@dataclass
+class TableTally:
+    """One raw table in one run.
+
+    ``received`` counts records read from the vendor; ``passed`` those that met the contract;
+    ``quarantined`` those that did not. ``loaded``, ``new`` and ``updated`` come from the
+    warehouse after the load (dlt drops rows its incremental cursor has already loaded, so
+    ``loaded`` may be below ``passed``).
+    """
+
+    table: str
+    received: int = 0
+    passed: int = 0
+    quarantined: int = 0
+    pages: int = 0
+    deleted: int = 0
+    loaded: int = 0
+    new: int = 0
+    updated: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, batch: Batch) -> None:
+        self.received += batch.received
+        self.passed += batch.n_rows
+        self.quarantined += batch.n_quarantined
+
+
+@dataclass
+class SourceTally:
+    """One vendor in one run: its tables and its calls."""
+
+    vendor: str
+    calls: CallStats = field(default_factory=CallStats)
+    tables: dict[str, TableTally] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def table(self, name: str) -> TableTally:
+        with self._lock:
+            return self.tables.setdefault(name, TableTally(name))
+
+
+def quarantine_item(table: Any) -> Any:
+    """Send an Arrow table of rejected records to the ``quarantine`` table (append only)."""
+    return dlt.mark.with_hints(
+        table,
+        dlt.mark.make_hints(table_name=QUARANTINE_TABLE, write_disposition="append",
+                            primary_key=[], merge_key=[]),
+    )
+
+
+def emit(batch: Batch, tally: TableTally) -> Iterator[Any]:
+    """Count a parsed batch and yield its loadable rows and its quarantined rows."""
+    tally.add(batch)
+    if batch.rows is not None:
+        yield batch.rows
+    if batch.quarantined is not None:
+        yield quarantine_item(batch.quarantined)
+
+
+def pages_to_items(pages: Iterable[bytes], batch: PageBatch, tally: TableTally) -> Iterator[Any]:
+    """Feed page bodies through a :class:`PageBatch` and yield what each full batch gives."""
+    for body in pages:
+        batch.add(body)
+        tally.pages += 1
+        if batch.full:
+            yield from emit(batch.read(), tally)
+    yield from emit(batch.read(), tally)
