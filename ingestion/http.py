@@ -40,6 +40,7 @@ class RateLimit:
     concurrent: int | None = None
 
     def describe(self) -> str:
+        """The budget in words, for the summary."""
         parts = []
         if self.calls:
             parts.append(f"{self.calls} calls / {self.window_s:g} s")
@@ -59,6 +60,7 @@ class RateLimiter:
         self.waited_s = 0.0
 
     def acquire(self) -> None:
+        """Wait for a concurrency slot and a place in the window."""
         if self._slots is not None:
             self._slots.acquire()
         calls = self.limit.calls
@@ -77,6 +79,7 @@ class RateLimiter:
             time.sleep(pause)
 
     def release(self) -> None:
+        """Give the concurrency slot back."""
         if self._slots is not None:
             self._slots.release()
 
@@ -90,20 +93,14 @@ class CallStats:
     retries: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def retry_seen(self, response: Response | None, exception: BaseException | None) -> bool:
-        """dlt's retry predicate: count each failed attempt by cause; never adds a retry."""
-        cause = None
-        if exception is not None:
-            cause = type(exception).__name__
-        elif response is not None and response.status_code in RETRY_STATUSES:
-            cause = str(response.status_code)
-        if cause:
-            with self._lock:
-                self.retries[cause] += 1
-        return False
+    def failed(self, cause: str) -> None:
+        """Count one failed attempt (a status or exception dlt's policy retries)."""
+        with self._lock:
+            self.retries[cause] += 1
 
     @property
     def retried(self) -> int:
+        """All retried attempts."""
         return sum(self.retries.values())
 
 
@@ -115,18 +112,23 @@ class _PacedAdapter(HTTPAdapter):
         self._limiter = limiter
         self._stats = stats
 
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
         if self._limiter is not None:
             self._limiter.acquire()
         try:
             response = super().send(request, *args, **kwargs)
+            size = len(response.content)  # read here: a reset mid-body is retried like any error
+        except OSError as exc:  # requests' connection, timeout and body errors
+            self._stats.failed(type(exc).__name__)
+            raise
         finally:
             if self._limiter is not None:
                 self._limiter.release()
-        size = len(response.content)  # read here, so a reset mid-body is retried like any error
         with self._stats._lock:
             self._stats.calls += 1
             self._stats.bytes += size
+        if response.status_code in RETRY_STATUSES:
+            self._stats.failed(str(response.status_code))
         return response
 
 
@@ -149,7 +151,6 @@ def vendor_session(limiter: RateLimiter | None, stats: CallStats,
         request_max_attempts=http.max_attempts,
         request_backoff_factor=http.backoff_factor,
         request_max_retry_delay=http.max_retry_delay_s,
-        retry_condition=stats.retry_seen,
         respect_retry_after_header=True,
         raise_for_status=False,  # the REST client's response hook raises after retries
     )
@@ -168,6 +169,7 @@ class RawPageClient(RESTClient):
     """
 
     def extract_response(self, response: Response, data_selector: Any) -> list[Any]:
+        """The page as one item: its undecoded body."""
         return [response.content]
 
 
@@ -186,6 +188,7 @@ class TailLinkPaginator(BasePaginator):
         self._next_url: str | None = None
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        """Find the next URL in the tail of the body."""
         body = response.content
         window = body[-self._tail:]
         at = window.rfind(b'"links"')
@@ -199,6 +202,7 @@ class TailLinkPaginator(BasePaginator):
         self._has_next_page = bool(url)
 
     def update_request(self, request: Request) -> None:
+        """Point the request at the next URL (it carries every parameter)."""
         request.url = self._next_url
         request.params = {}
 

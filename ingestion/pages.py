@@ -67,10 +67,12 @@ class Batch:
 
     @property
     def n_rows(self) -> int:
+        """Rows that met the contract."""
         return 0 if self.rows is None else self.rows.num_rows
 
     @property
     def n_quarantined(self) -> int:
+        """Rows that did not."""
         return 0 if self.quarantined is None else self.quarantined.num_rows
 
 
@@ -145,15 +147,18 @@ class PageBatch:
         self.close()
 
     def close(self) -> None:
+        """Close DuckDB and remove the landing folder."""
         self._con.close()
         shutil.rmtree(self.landing, ignore_errors=True)
 
     @property
     def full(self) -> bool:
+        """Whether the batch has its pages."""
         return len(self._files) >= self.max_pages
 
     @property
     def pending(self) -> int:
+        """Pages waiting for the next read."""
         return len(self._files)
 
     def add(self, body: bytes) -> None:

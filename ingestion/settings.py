@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dlt
 
@@ -42,7 +42,7 @@ class VendorSettings:
 
 def _setting(vendor: Vendor, name: str, secret: bool) -> str | None:
     key = f"sources.{vendor}.{name}"
-    value = dlt.secrets.get(key) if secret else dlt.config.get(key)
+    value: Any = dlt.secrets.get(key) if secret else dlt.config.get(key)
     if value is None and not secret:
         value = dlt.secrets.get(key)  # a base URL put in secrets.toml still counts
     return str(value) if value not in (None, "") else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ class TableTally:
     notes: list[str] = field(default_factory=list)
 
     def add(self, batch: Batch) -> None:
+        """Count one parsed batch."""
         self.received += batch.received
         self.passed += batch.n_rows
         self.quarantined += batch.n_quarantined
@@ -51,6 +53,7 @@ class SourceTally:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def table(self, name: str) -> TableTally:
+        """The tally of one table (created on first use)."""
         with self._lock:
             return self.tables.setdefault(name, TableTally(name))
 
@@ -74,10 +77,20 @@ def emit(batch: Batch, tally: TableTally) -> Iterator[Any]:
 
 
 def pages_to_items(pages: Iterable[bytes], batch: PageBatch, tally: TableTally) -> Iterator[Any]:
-    """Feed page bodies through a :class:`PageBatch` and yield what each full batch gives."""
+    """Feed page bodies through a :class:`PageBatch` and yield what each full batch gives.
+
+    The table's ``seconds`` is the time its generator was working (fetching and parsing), not
+    the time dlt spent between its items on other tables.
+    """
+    clock = time.monotonic()
     for body in pages:
         batch.add(body)
         tally.pages += 1
         if batch.full:
-            yield from emit(batch.read(), tally)
-    yield from emit(batch.read(), tally)
+            parsed = batch.read()
+            tally.seconds += time.monotonic() - clock
+            yield from emit(parsed, tally)
+            clock = time.monotonic()
+    parsed = batch.read()
+    tally.seconds += time.monotonic() - clock
+    yield from emit(parsed, tally)

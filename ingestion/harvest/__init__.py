@@ -15,6 +15,7 @@ recorded in ``raw_harvest.deleted_records``.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from dlt.sources import DltResource
 from ingestion.harvest.settings import BIG, EPOCH, PER_PAGE, REFERENCE, USER_AGENT
 from ingestion.http import (
     HttpSettings,
-    RawPageClient,
     RateLimiter,
+    RawPageClient,
     TailLinkPaginator,
     bearer,
     vendor_session,
@@ -53,7 +54,7 @@ def _client(base_url: str, access_token: str, account_id: str, tally: SourceTall
 def _since(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return pendulum.instance(value).in_tz("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(pendulum.instance(value).in_tz("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _resource(client: RawPageClient, contract: Contract, landing: Path, tally: SourceTally,
@@ -135,7 +136,7 @@ def harvest_source(
         http: Timeout and retry settings.
     """
     tally = tally or SourceTally("harvest")
-    landing = Path(landing_dir) if landing_dir else Path(".") / ".landing"
+    landing = Path(landing_dir) if landing_dir else Path(tempfile.gettempdir()) / "pslake-landing"
     client = _client(base_url, access_token, account_id, tally, limiter, http)
     resources = [_resource(client, contract, landing, tally, batch_pages)
                  for contract in (*REFERENCE.values(), *BIG.values())]

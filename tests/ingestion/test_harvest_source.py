@@ -1,4 +1,4 @@
-"""The Harvest source against the sandbox: a full load equals the store; a rerun loads nothing."""
+"""The Harvest source alone (no runner): a full load equals the store; a rerun loads nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from ingestion.harvest import harvest_source
-from ingestion.harvest.settings import REFERENCE_RESOURCES
+from ingestion.harvest.settings import RESOURCES
 from sandbox.server.app import SandboxThread
 
 pytestmark = pytest.mark.integration
@@ -31,14 +31,14 @@ def _source(server: SandboxThread) -> dlt.sources.DltSource:
                           account_id=e["account_id"])
 
 
-def test_full_load_reproduces_every_reference_table_then_a_rerun_loads_nothing(
+def test_full_load_reproduces_every_table_then_a_rerun_loads_nothing(
         served_firm: SandboxThread, small_firm: Path, tmp_path: Path):
     pipeline = _pipeline(tmp_path)
     info = pipeline.run(_source(served_firm), loader_file_format="parquet")
     info.raise_on_failed_jobs()
     store = sqlite3.connect(small_firm / "harvest.sqlite")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as warehouse:
-        for name in REFERENCE_RESOURCES:
+        for name in RESOURCES:
             expected = store.execute(f"select count(*), sum(id) from {name}").fetchone()
             loaded = warehouse.execute(
                 f"select count(*), sum(id) from raw_harvest.{name}").fetchone()
@@ -47,6 +47,6 @@ def test_full_load_reproduces_every_reference_table_then_a_rerun_loads_nothing(
     again = pipeline.run(_source(served_firm), loader_file_format="parquet")
     again.raise_on_failed_jobs()
     counts = pipeline.last_trace.last_normalize_info.row_counts
-    assert all(counts.get(name, 0) == 0 for name in REFERENCE_RESOURCES)
+    assert all(counts.get(name, 0) == 0 for name in RESOURCES)
     calls = served_firm.state.stats.requests["harvest"]
-    assert sum(calls.values()) == len(REFERENCE_RESOURCES)  # one page each, nothing new
+    assert sum(calls.values()) == len(RESOURCES)  # one page each, nothing new

@@ -1,0 +1,204 @@
+"""The ingest runner against the sandbox: full, incremental, deletions, faults, bad settings."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from ingestion.http import HttpSettings
+from ingestion.pipeline import IngestResult, format_summary, ingest
+from pslake.cli import app
+from sandbox.server.app import SandboxThread
+
+pytestmark = pytest.mark.integration
+
+FAST_RETRY = HttpSettings(timeout_s=10, max_attempts=10, backoff_factor=0.05,
+                          max_retry_delay_s=3)
+# what a Harvest reference or fact table must hold: (count, sum of ids)
+CHECKED = ("clients", "users", "projects", "tasks", "task_assignments", "user_assignments",
+           "expense_categories", "time_entries", "expenses")
+
+
+@pytest.fixture(autouse=True)
+def _dlt_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+    for vendor in ("HUBSPOT", "HARVEST", "NETSUITE"):
+        for name in ("BASE_URL", "ACCESS_TOKEN", "ACCOUNT_ID"):
+            monkeypatch.delenv(f"SOURCES__{vendor}__{name}", raising=False)
+
+
+def _harvest(server: SandboxThread) -> tuple[str, dict[str, str]]:
+    e = server.endpoints["harvest"]
+    return e["base_url"] + "/v2", {"Authorization": f"Bearer {e['access_token']}",
+                                   "Harvest-Account-Id": e["account_id"],
+                                   "User-Agent": "pslake tests"}
+
+
+def _faults(server: SandboxThread, **settings: Any) -> None:
+    r = requests.put(f"{server.root}/_sandbox/faults", json=settings, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def _run(firm: Path, **kwargs: Any) -> IngestResult:
+    kwargs.setdefault("http", FAST_RETRY)
+    result = ingest(data_dir=firm.parent, sources=["harvest"], **kwargs)
+    assert not result.errors, result.errors
+    return result
+
+
+def _table(result: IngestResult, name: str) -> Any:
+    return result.runs[0].tally.tables[name]
+
+
+def _warehouse_matches_store(firm: Path) -> None:
+    store = sqlite3.connect(firm / "harvest.sqlite")
+    with duckdb.connect(str(firm.parent / "warehouse.duckdb"), read_only=True) as wh:
+        for name in CHECKED:
+            expected = store.execute(f"select count(*), sum(id) from {name}").fetchone()
+            loaded = wh.execute(f"select count(*), sum(id) from raw_harvest.{name}").fetchone()
+            assert loaded == expected, name
+        hours = store.execute("select round(sum(hours), 4), round(sum(cost_rate * hours), 4) "
+                              "from time_entries").fetchone()
+        loaded_hours = wh.execute(
+            "select sum(hours)::double, round(sum(cost_rate * hours), 4)::double "
+            "from raw_harvest.time_entries").fetchone()
+        assert loaded_hours == pytest.approx(hours, abs=1e-6)
+
+
+def test_full_load_equals_the_store_and_an_identical_rerun_loads_nothing(served_firm,
+                                                                        small_firm):
+    first = _run(small_firm)
+    _warehouse_matches_store(small_firm)
+    entries = _table(first, "time_entries")
+    assert entries.received == entries.loaded == entries.new > 20_000
+    assert entries.quarantined == 0
+    second = _run(small_firm)
+    for name in CHECKED:
+        t = _table(second, name)
+        assert (t.loaded, t.new, t.updated, t.deleted) == (0, 0, 0, 0), name
+    summary = "\n".join(format_summary(second))
+    assert "raw_harvest.time_entries" in summary and "retries: none" in summary
+
+
+def test_incremental_run_picks_up_exactly_the_changed_rows_and_marks_deletions(
+        served_firm, small_firm):
+    _run(small_firm)
+    base, headers = _harvest(served_firm)
+    store = sqlite3.connect(small_firm / "harvest.sqlite")
+    recent = [r[0] for r in store.execute(
+        "select id from time_entries where is_locked = 0 order by spent_date desc, id desc "
+        "limit 4")]
+    for entry_id in recent[:2]:
+        r = requests.patch(f"{base}/time_entries/{entry_id}", headers=headers,
+                           json={"hours": 3.25, "notes": "changed in the sandbox"}, timeout=10)
+        assert r.status_code == 200, r.text
+    r = requests.delete(f"{base}/time_entries/{recent[2]}", headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    template = store.execute("select project_id, task_id, user_id from time_entries "
+                             "where id = ?", (recent[3],)).fetchone()
+    r = requests.post(f"{base}/time_entries", headers=headers, timeout=10,
+                      json={"project_id": template[0], "task_id": template[1],
+                            "user_id": template[2],
+                            "spent_date": "2026-11-16", "hours": 1.5})
+    assert r.status_code == 201, r.text
+    created = r.json()["id"]
+
+    result = _run(small_firm)
+    entries = _table(result, "time_entries")
+    assert (entries.loaded, entries.new, entries.updated, entries.deleted) == (3, 1, 2, 1)
+    with duckdb.connect(str(small_firm.parent / "warehouse.duckdb"), read_only=True) as wh:
+        changed = wh.execute("select id, hours, notes from raw_harvest.time_entries "
+                             "where id in (?, ?) order by id", recent[:2]).fetchall()
+        assert changed == [(i, pytest.approx(3.25), "changed in the sandbox")
+                           for i in sorted(recent[:2])]
+        assert wh.execute("select count(*) from raw_harvest.time_entries where id = ?",
+                          [created]).fetchone() == (1,)
+        marks = wh.execute("select resource, id from raw_harvest.deleted_records").fetchall()
+        assert marks == [("time_entries", recent[2])]
+    again = _run(small_firm)
+    assert _table(again, "time_entries").deleted == 0  # marked once, not again
+
+
+def test_with_every_fault_on_the_load_ends_with_the_same_data(served_firm, small_firm):
+    _faults(served_firm, rate_limit=True, limits={"harvest": {"requests": 8, "window_s": 1}},
+            error_rate=0.15, reset_rate=0.1, slow_rate=0.1, slow_ms=200, seed=3,
+            retry_after_format="mixed")
+    result = _run(small_firm)
+    _warehouse_matches_store(small_firm)
+    calls = result.runs[0].tally.calls
+    assert calls.retried > 0
+    assert "429" in calls.retries
+    assert any(cause.startswith("5") for cause in calls.retries)
+    summary = "\n".join(format_summary(result))
+    assert "retries: none" not in summary and "429 x" in summary
+
+
+def test_malformed_records_are_quarantined_with_a_reason_and_drift_adds_a_column(
+        served_firm, small_firm):
+    _faults(served_firm, malformed_rate=0.01, drift=True, drift_after=1, seed=5)
+    result = _run(small_firm)
+    entries = _table(result, "time_entries")
+    assert entries.quarantined > 0
+    assert entries.received == entries.passed + entries.quarantined
+    assert entries.loaded == entries.passed
+    with duckdb.connect(str(small_firm.parent / "warehouse.duckdb"), read_only=True) as wh:
+        rows = wh.execute("select table_name, id, reason, record from raw_harvest.quarantine "
+                          "where table_name = 'time_entries'").fetchall()
+        assert len(rows) == entries.quarantined
+        assert all(reason.startswith("hours: expected decimal(12,4), got 7,5h")
+                   for _, _, reason, _ in rows)
+        assert all(json.loads(record)["id"] == record_id for _, record_id, _, record in rows)
+        quarantined_ids = [r[1] for r in rows]
+        assert wh.execute(
+            "select count(*) from raw_harvest.time_entries where id in "
+            f"({', '.join(map(str, quarantined_ids))})").fetchone() == (0,)
+        columns = {r[0] for r in wh.execute("describe raw_harvest.time_entries").fetchall()}
+        assert "approval_status" in columns
+        drifted = wh.execute("select count(*) from raw_harvest.time_entries "
+                             "where approval_status = 'approved'").fetchone()[0]
+        assert drifted > 0
+        users_missing_id = wh.execute(
+            "select count(*) from raw_harvest.quarantine where table_name = 'clients' "
+            "and reason = 'missing primary key id'").fetchone()[0]
+    assert users_missing_id == _table(result, "clients").quarantined
+
+
+def test_wrong_token_gives_one_line_naming_the_source_and_url_without_the_secret(
+        served_firm, small_firm, monkeypatch):
+    endpoints = small_firm / "endpoints.json"
+    data = json.loads(endpoints.read_text())
+    data["harvest"]["access_token"] = "wrong-token-do-not-print"
+    endpoints.write_text(json.dumps(data))
+    result = ingest(data_dir=small_firm.parent, sources=["harvest"], http=FAST_RETRY)
+    assert len(result.errors) == 1
+    line = result.errors[0]
+    assert line.startswith("harvest: ") and "refused the credentials (HTTP 401)" in line
+    assert served_firm.endpoints["harvest"]["base_url"] in line
+    assert "SOURCES__HARVEST__ACCESS_TOKEN" in line
+    assert "wrong-token-do-not-print" not in line
+
+    monkeypatch.setenv("PSLAKE_DATA_DIR", str(small_firm.parent))
+    out = CliRunner().invoke(app, ["ingest", "--source", "harvest"])
+    assert out.exit_code == 1
+    assert "error: harvest:" in out.output and "Traceback" not in out.output
+    assert "wrong-token-do-not-print" not in out.output
+
+
+def test_unreachable_vendor_says_which_url_and_what_to_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCES__HARVEST__BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("SOURCES__HARVEST__ACCESS_TOKEN", "secret-token-value")
+    monkeypatch.setenv("SOURCES__HARVEST__ACCOUNT_ID", "1")
+    monkeypatch.setenv("SOURCES__HARVEST__RATE_LIMIT_CALLS", "1000")
+    result = ingest(data_dir=tmp_path, sources=["harvest"],
+                    http=HttpSettings(timeout_s=2, max_attempts=2, backoff_factor=0.01,
+                                      max_retry_delay_s=0.1))
+    assert result.errors == [
+        "harvest: cannot reach http://127.0.0.1:9 (ConnectionError); "
+        "check SOURCES__HARVEST__BASE_URL"]
