@@ -361,6 +361,28 @@ def _fill(run: VendorRun, counts: Mapping[str, int], before: Mapping[str, int],
     run.tally.tables.pop(QUARANTINE_TABLE, None)
 
 
+def as_dict(result: IngestResult) -> dict[str, Any]:
+    """The result as plain data (``pslake ingest --report``), without any secret."""
+    return {
+        "warehouse": str(result.warehouse),
+        "seconds": round(result.seconds, 3),
+        "vendors": {
+            run.vendor: {
+                "base_url": run.settings.base_url,
+                "seconds": round(run.seconds, 3),
+                "error": run.error,
+                "calls": run.tally.calls.calls,
+                "bytes": run.tally.calls.bytes,
+                "retries": dict(run.tally.calls.retries),
+                "rate_limit_wait_s": round(run.limiter.waited_s, 3) if run.limiter else 0.0,
+                "tables": {name: {k: v for k, v in vars(t).items() if k != "table"}
+                           for name, t in sorted(run.tally.tables.items())},
+            }
+            for run in result.runs
+        },
+    }
+
+
 def format_summary(result: IngestResult) -> list[str]:
     """The per-table summary ``pslake ingest`` prints."""
     head = (f"{'table':<34} {'received':>10} {'loaded':>10} {'new':>9} {'updated':>9} "

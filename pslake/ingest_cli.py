@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import os
+from pathlib import Path
 
 import typer
 
@@ -19,6 +21,9 @@ class SourceName(enum.StrEnum):
     netsuite = "netsuite"
 
 
+REPORT_OPTION = typer.Option(None, "--report", help="Also write the summary as JSON to this file.")
+
+
 @friendly
 def ingest(
     source: list[SourceName] = typer.Option(  # noqa: B008 (typer's option declaration)
@@ -27,13 +32,14 @@ def ingest(
         False, "--full-refresh", help="Drop the raw tables and cursors and reload everything."),
     sequential: bool = typer.Option(
         False, "--sequential", help="Extract one vendor at a time instead of in parallel."),
+    report: Path | None = REPORT_OPTION,
 ) -> None:
     """Load the vendors' data into DATA_DIR/warehouse.duckdb (raw_hubspot/_harvest/_netsuite).
 
     Incremental by each vendor's modified-since cursor; records that break a table's contract go
     to the quarantine table of their dataset with the reason. Ends with a summary per table.
     """
-    from ingestion.pipeline import format_summary
+    from ingestion.pipeline import as_dict, format_summary
     from ingestion.pipeline import ingest as run_ingest
 
     if logging.getLogger().level > logging.DEBUG:
@@ -43,6 +49,8 @@ def ingest(
                         progress=say, parallel=not sequential)
     for line in format_summary(result):
         say(line)
+    if report is not None:
+        report.write_text(json.dumps(as_dict(result), indent=2) + "\n")
     if result.errors:
         for line in result.errors:
             typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
