@@ -80,6 +80,16 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _keys_required(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """Mark the key columns not-null in the Arrow schema, as dlt's schema has them."""
+    schema = table.schema
+    for key in keys:
+        at = schema.get_field_index(key)
+        if at >= 0:
+            schema = schema.set(at, schema.field(at).with_nullable(False))
+    return table.cast(schema) if schema != table.schema else table
+
+
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     # fetch everything: DuckDB 2 refuses new work while a result is half read
     return con.execute(sql).fetchall()[0][0]
@@ -207,7 +217,9 @@ class PageBatch:
             max_key = _scalar(con, f"SELECT max(TRY_CAST({key_expr} AS BIGINT)) FROM raw")
         reason = ("concat_ws('; ', " + ", ".join(failures) + ")") if failures else "NULL"
         bad = f"(({reason}) <> '')" if failures else "false"
-        rows = con.sql(f"SELECT {select} FROM raw WHERE NOT {bad}").to_arrow_table()
+        rows = _keys_required(
+            con.sql(f"SELECT {select} FROM raw WHERE NOT {bad}").to_arrow_table(),
+            self.contract.primary_key)
         quarantined = None
         if failures:
             keys = ", ".join(self._typed_or_null(c, fields) + f" AS {_q(c)}"

@@ -385,7 +385,7 @@ def as_dict(result: IngestResult) -> dict[str, Any]:
 
 def format_summary(result: IngestResult) -> list[str]:
     """The per-table summary ``pslake ingest`` prints."""
-    head = (f"{'table':<34} {'received':>10} {'loaded':>10} {'new':>9} {'updated':>9} "
+    head = (f"{'table':<44} {'received':>10} {'loaded':>10} {'new':>9} {'updated':>9} "
             f"{'quarant.':>8} {'deleted':>8} {'seconds':>8}")
     lines = [head, "-" * len(head)]
     for run in result.runs:
@@ -393,7 +393,7 @@ def format_summary(result: IngestResult) -> list[str]:
             continue
         for name in sorted(run.tally.tables):
             t = run.tally.tables[name]
-            lines.append(f"{'raw_' + run.vendor + '.' + name:<34} {t.received:>10,} "
+            lines.append(f"{'raw_' + run.vendor + '.' + name:<44} {t.received:>10,} "
                          f"{t.loaded:>10,} {t.new:>9,} {t.updated:>9,} {t.quarantined:>8,} "
                          f"{t.deleted:>8,} {t.seconds:>8.1f}")
             lines.extend(f"{'':<4}note: {n}" for n in t.notes)

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -330,6 +331,24 @@ class _Portal:
 # ---- resources --------------------------------------------------------------------------------
 
 
+def _items(pages: Iterator[bytes], contract: Contract, landing: Path, tally: TableTally,
+           batch_pages: int = BATCH_PAGES) -> Iterator[Any]:
+    """Pages through a :class:`PageBatch`, opened only once a page holds records.
+
+    Most incremental runs find nothing archived and nothing changed; their empty pages are
+    counted without starting DuckDB.
+    """
+    for body in pages:
+        if orjson.loads(body).get("results"):
+            break
+        tally.pages += 1
+    else:
+        return
+    with PageBatch(landing, contract, selector="results", max_pages=batch_pages) as batch:
+        yield from pages_to_items(chain([body], pages), batch, tally)
+
+
+
 def _objects(portal: _Portal, table: str, landing: Path, tally: SourceTally,
              batch_pages: int) -> DltResource:
     @dlt.resource(name=table, primary_key="id", write_disposition="merge", columns=_NEWEST)
@@ -343,8 +362,7 @@ def _objects(portal: _Portal, table: str, landing: Path, tally: SourceTally,
             pages = portal.listed(table, names)
         else:
             pages = portal.changed(table, names, since, tally.table(table))
-        with PageBatch(landing, contract, selector="results", max_pages=batch_pages) as batch:
-            yield from pages_to_items(pages, batch, tally.table(table))
+        yield from _items(pages, contract, landing, tally.table(table), batch_pages)
 
     return records
 
@@ -357,9 +375,8 @@ def _archived(portal: _Portal, table: str, landing: Path, tally: SourceTally,
                   write_disposition="merge", columns=_NEWEST)
     def archived() -> Iterator[Any]:
         contract, names = portal.contract(table)
-        with PageBatch(landing, contract, selector="results", max_pages=batch_pages) as batch:
-            yield from pages_to_items(portal.listed(table, names, archived=True), batch,
-                                      tally.table(table))
+        yield from _items(portal.listed(table, names, archived=True), contract, landing,
+                          tally.table(table), batch_pages)
 
     return archived
 
@@ -371,8 +388,7 @@ def _reference(contract: Contract, pages: Callable[[], Iterator[bytes]], landing
 
     @dlt.resource(name=name, primary_key=list(contract.primary_key), write_disposition="replace")
     def reference() -> Iterator[Any]:
-        with PageBatch(landing, contract, selector="results") as batch:
-            yield from pages_to_items(pages(), batch, tally.table(name))
+        yield from _items(pages(), contract, landing, tally.table(name))
 
     return reference
 

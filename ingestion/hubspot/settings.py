@@ -17,7 +17,10 @@ SEARCH_SETTLE_S = 60.0
 SEARCH_CALLS_PER_S = 4  # the search endpoint's own budget, on top of the account's
 # dlt's verified source keeps each ``properties=`` value under this many characters
 MAX_PROPS_LENGTH = 2000
-BATCH_PAGES = 50  # 5,000 records per DuckDB parse
+# Pages per DuckDB parse. DuckDB infers column types from at most 32 files of a read (its
+# ``maximum_sample_files``); a malformed date in an unsampled page would fail the whole read
+# instead of quarantining one record, so a batch stays within what DuckDB samples.
+BATCH_PAGES = 32
 
 CUSTOM_OBJECT = "erp_invoices"  # pslake's custom object (unique property netsuite_invoice_id)
 # table -> the property search filters and sorts on (contacts name it differently)

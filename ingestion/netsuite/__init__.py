@@ -37,7 +37,7 @@ import orjson
 import pendulum
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client.paginators import BasePaginator, SinglePagePaginator
-from requests import Request, Response
+from requests import HTTPError, Request, Response
 
 from ingestion.http import HttpSettings, RateLimiter, RawPageClient, bearer, vendor_session
 from ingestion.netsuite.settings import (
@@ -131,7 +131,6 @@ def _client(base_url: str, access_token: str, tally: SourceTally, limiter: RateL
         base_url=base_url.rstrip("/"),
         headers={"Prefer": "transient"},
         auth=bearer(access_token),
-        paginator=SinglePagePaginator(),
         session=vendor_session(limiter, tally.calls, http),
     )
 
@@ -182,12 +181,39 @@ def window_query(table: Table, since: str, until: str, after: int | None) -> str
             f"FROM {table.name} t WHERE {' AND '.join(where)} ORDER BY {order}")
 
 
+def _pages(client: RawPageClient, table: Table, q: str, paginator: BasePaginator,
+           params: dict[str, Any] | None = None) -> Iterator[bytes]:
+    """The raw pages of one SuiteQL query.
+
+    A query NetSuite refuses (400, 404) becomes one line naming the table and NetSuite's reason
+    (a table or field the account lacks, say). Credentials, throttling and server errors pass
+    through as they are, for the runner to explain.
+    """
+    try:
+        for page in client.paginate(SUITEQL_PATH, method="POST", params=params, json={"q": q},
+                                    paginator=paginator, data_selector="items"):
+            yield page[0]
+    except HTTPError as exc:
+        response = exc.response
+        if response is None or response.status_code not in (400, 404):
+            raise
+        raise PslakeError(f"netsuite: {response.status_code} from {response.url.split('?')[0]} "
+                          f"reading {table.name}; {_reason(response)}") from exc
+
+
+def _reason(response: Response) -> str:
+    try:
+        details = orjson.loads(response.content).get("o:errorDetails") or [{}]
+        return str(details[0].get("detail") or response.reason)
+    except (orjson.JSONDecodeError, AttributeError, IndexError):
+        return str(response.reason)
+
+
 def _latest(client: RawPageClient, table: Table) -> str | None:
     """The table's latest modification (``None`` when it is empty), read before the walk."""
     q = f"SELECT TO_CHAR(MAX(t.{table.modified}), '{STAMP_SQL}') AS latest FROM {table.name} t"
-    page = next(iter(client.paginate(SUITEQL_PATH, method="POST", json={"q": q},
-                                     data_selector="items")))
-    items = orjson.loads(page[0]).get("items") or [{}]
+    body = next(_pages(client, table, q, SinglePagePaginator(), {"limit": 1}))
+    items = orjson.loads(body).get("items") or [{}]
     value = items[0].get("latest")
     # parsed and written back, so only a timestamp ever reaches the next query's text
     return None if value is None else dt.datetime.strptime(value, STAMP).strftime(STAMP)
@@ -226,10 +252,7 @@ def _resource(client: RawPageClient, table: Table, date_format: str, landing: Pa
                 windows += 1
                 paginator = SuiteQLPaginator(page_size, window_rows)
                 q = window_query(table, since, until, after)
-                pages = (page[0] for page in client.paginate(
-                    SUITEQL_PATH, method="POST", json={"q": q}, paginator=paginator,
-                    data_selector="items"))
-                yield from pages_to_items(pages, batch, counts)
+                yield from pages_to_items(_pages(client, table, q, paginator), batch, counts)
                 if not paginator.capped:
                     break
                 after = _next_window(table, batch.last_key, after, window_rows)

@@ -16,6 +16,7 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 import sandbox.server.netsuite as netsuite_emulator
+from ingestion.http import HttpSettings
 from ingestion.netsuite import SuiteQLPaginator, contract, netsuite_source
 from ingestion.netsuite.settings import RESOURCES, TABLES
 from ingestion.summary import SourceTally
@@ -82,12 +83,20 @@ def _load(pipeline: dlt.Pipeline, server: SandboxThread, tmp_path: Path,
                              **options)
     info = pipeline.run(source.with_resources(*resources), loader_file_format="parquet")
     info.raise_on_failed_jobs()
-    counts = pipeline.last_trace.last_normalize_info.row_counts
+    trace = pipeline.last_trace
+    assert trace is not None and trace.last_normalize_info is not None
+    counts = trace.last_normalize_info.row_counts
     return {t: n for t, n in counts.items() if not t.startswith("_dlt") and n}
 
 
 def _numbers(row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(float(v) if isinstance(v, Decimal | float) else v for v in row)
+
+
+def _row(con: sqlite3.Connection | duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql
+    return tuple(row)
 
 
 def _warehouse(path: Path) -> duckdb.DuckDBPyConnection:
@@ -104,9 +113,8 @@ def test_full_load_reproduces_every_table_then_a_rerun_loads_nothing(
     with _warehouse(tmp_path / "warehouse.duckdb") as warehouse:
         for name in RESOURCES:
             checksum = CHECKSUMS[name]
-            expected = store.execute(f'select count(*), {checksum} from "{name}"').fetchone()
-            loaded = warehouse.execute(
-                f'select count(*), {checksum} from raw_netsuite."{name}"').fetchone()
+            expected = _row(store, f'select count(*), {checksum} from "{name}"')
+            loaded = _row(warehouse, f'select count(*), {checksum} from raw_netsuite."{name}"')
             assert _numbers(loaded) == pytest.approx(_numbers(expected)), name
         # dates, vendor timestamps (to the minute) and the full-precision cursor, row by row
         expected_rows = set(store.execute(
@@ -147,6 +155,27 @@ class _RecordApi:
         assert reply.status_code == 204, reply.text
 
 
+def test_server_errors_and_dropped_connections_are_retried_and_the_load_is_complete(
+        served_firm: SandboxThread, small_firm: Path, tmp_path: Path,
+        faults: Callable[..., None]):
+    faults(error_rate=0.2, reset_rate=0.1, seed=5)
+    tally = SourceTally("netsuite")
+    fast = HttpSettings(timeout_s=10, max_attempts=10, backoff_factor=0.01,
+                        max_retry_delay_s=0.05)
+    big = ("timebill", "transactionline")
+    _load(_pipeline(tmp_path), served_firm, tmp_path, big, tally=tally, http=fast)
+    store = sqlite3.connect(small_firm / "netsuite.sqlite")
+    with _warehouse(tmp_path / "warehouse.duckdb") as warehouse:
+        for name in big:
+            checksum = CHECKSUMS[name]
+            expected = _row(store, f'select count(*), {checksum} from "{name}"')
+            loaded = _row(warehouse, f'select count(*), {checksum} from raw_netsuite."{name}"')
+            assert _numbers(loaded) == pytest.approx(_numbers(expected)), name
+    retries = tally.calls.retries
+    assert any(cause.startswith("5") for cause in retries), retries
+    assert any(not cause.isdigit() for cause in retries), retries  # a dropped connection
+
+
 def test_incremental_run_after_edits_loads_only_the_changes_and_the_deletion(
         served_firm: SandboxThread, small_firm: Path, tmp_path: Path):
     pipeline = _pipeline(tmp_path)
@@ -154,10 +183,9 @@ def test_incremental_run_after_edits_loads_only_the_changes_and_the_deletion(
     store = sqlite3.connect(small_firm / "netsuite.sqlite")
     edited, deleted = (r[0] for r in store.execute(
         "select id from timebill order by id limit 2").fetchall())
-    customer = store.execute("select min(id) from customer").fetchone()[0]
-    invoice = store.execute(
-        "select min(id) from \"transaction\" where type = 'CustInvc'").fetchone()[0]
-    rate = store.execute("select max(id) from currencyrate").fetchone()[0]
+    (customer,) = _row(store, "select min(id) from customer")
+    (invoice,) = _row(store, "select min(id) from \"transaction\" where type = 'CustInvc'")
+    (rate,) = _row(store, "select max(id) from currencyrate")
 
     api = _RecordApi(served_firm)
     api.patch("timeBill", edited, {"hours": 7.25, "memo": "corrected"})
@@ -178,7 +206,7 @@ def test_incremental_run_after_edits_loads_only_the_changes_and_the_deletion(
                        "deletedrecord": 1}
     with _warehouse(tmp_path / "warehouse.duckdb") as warehouse:
         def one(sql: str) -> tuple[Any, ...]:
-            return _numbers(warehouse.execute(sql).fetchone())
+            return _numbers(_row(warehouse, sql))
 
         assert one(f"select hours, memo from raw_netsuite.timebill where id = {edited}") == (
             7.25, "corrected")
@@ -197,7 +225,9 @@ def test_incremental_run_after_edits_loads_only_the_changes_and_the_deletion(
 def test_malformed_records_are_quarantined_with_the_field_and_drift_adds_a_column(
         served_firm: SandboxThread, small_firm: Path, tmp_path: Path,
         faults: Callable[..., None]):
-    faults(malformed_rate=0.1, drift=True, drift_after=0)
+    # 0.2: the emulator picks bad transaction lines by line id (0, 1, 2, ...), so a low rate can
+    # miss every line of the small firm
+    faults(malformed_rate=0.2, drift=True, drift_after=0)
     tally = SourceTally("netsuite")
     _load(_pipeline(tmp_path), served_firm, tmp_path, tally=tally)
 
@@ -206,13 +236,12 @@ def test_malformed_records_are_quarantined_with_the_field_and_drift_adds_a_colum
     with _warehouse(tmp_path / "warehouse.duckdb") as warehouse:
         for name in RESOURCES:
             counts = tally.tables[name]
-            total = store.execute(f'select count(*) from "{name}"').fetchone()[0]
-            loaded = warehouse.execute(f'select count(*) from raw_netsuite."{name}"').fetchone()
-            quarantined = warehouse.execute(
-                "select count(*) from raw_netsuite.quarantine where table_name = ?",
-                [name]).fetchone()
+            (total,) = _row(store, f'select count(*) from "{name}"')
+            (loaded,) = _row(warehouse, f'select count(*) from raw_netsuite."{name}"')
+            (quarantined,) = _row(warehouse, "select count(*) from raw_netsuite.quarantine "
+                                  f"where table_name = '{name}'")
             assert counts.received == total == counts.passed + counts.quarantined, name
-            assert (loaded[0], quarantined[0]) == (counts.passed, counts.quarantined), name
+            assert (loaded, quarantined) == (counts.passed, counts.quarantined), name
 
         def quarantine(table: str, key: str) -> tuple[set[Any], set[str]]:
             rows = warehouse.execute(
@@ -250,11 +279,11 @@ def test_malformed_records_are_quarantined_with_the_field_and_drift_adds_a_colum
 @pytest.mark.parametrize(
     ("cap", "page_size", "resources"),
     [
-        # timebill (11,660 rows) in six windows of two 1,000-row pages
-        (2000, 1000, RESOURCES),
+        # timebill (11,660 rows) in six windows of two 1,000-row pages; transaction in one
+        (2000, 1000, ("timebill", "transaction")),
         # 10-row pages: transactionline in 21 windows by uniquekey; previoustransactionlink
         # windows on previousdoc, so an invoice's links cut by the cap are read again whole
-        (20, 10, ("transaction", "transactionline", "previoustransactionlink")),
+        (20, 10, ("transactionline", "previoustransactionlink")),
     ],
     ids=["two-pages-per-window", "composite-key"],
 )
@@ -265,7 +294,10 @@ def test_keyset_windows_read_the_same_rows_as_one_window(
     _load(one, served_firm, tmp_path, resources)
 
     monkeypatch.setattr(netsuite_emulator, "MAX_RESULTS", cap)
-    with pytest.raises(PipelineStepFailed, match="400"):  # one window now passes the cap
+    # one window of 100,000 rows now passes the cap, and NetSuite says why
+    with pytest.raises(PipelineStepFailed,
+                       match=r"netsuite: 400 from \S+ reading \w+; Invalid value '\d+' for "
+                             r"query parameter 'offset'"):
         _load(_pipeline(tmp_path, "capped"), served_firm, tmp_path, resources,
               page_size=page_size)
     windows = _pipeline(tmp_path, "windows")
@@ -282,12 +314,22 @@ def test_keyset_windows_read_the_same_rows_as_one_window(
                 "not like '\\_dlt%' escape '\\' order by ordinal_position", [name]).fetchall())
             a = f'one.raw_netsuite."{name}"'
             b = f'win.raw_netsuite."{name}"'
-            differ = con.execute(f"select count(*) from ((select {columns} from {a} except all "
-                                 f"select {columns} from {b}) union all (select {columns} "
-                                 f"from {b} except all select {columns} from {a}))").fetchone()
-            count = con.execute(f"select count(*) from {b}").fetchone()
-            total = store.execute(f'select count(*) from "{name}"').fetchone()
-            assert (differ[0], count) == (0, total), name
+            (differ,) = _row(con, f"select count(*) from ((select {columns} from {a} except all "
+                                  f"select {columns} from {b}) union all (select {columns} "
+                                  f"from {b} except all select {columns} from {a}))")
+            count = _row(con, f"select count(*) from {b}")
+            total = _row(store, f'select count(*) from "{name}"')
+            assert (differ, count) == (0, total), name
+
+
+def test_a_refused_query_names_the_table_and_netsuites_reason(
+        served_firm: SandboxThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # an account without the custom record: SuiteQL refuses the table by name
+    monkeypatch.delitem(netsuite_emulator.TABLES, "customrecord_pslake_rate_card")
+    with pytest.raises(PipelineStepFailed, match=(
+            r"netsuite: 400 from \S+ reading customrecord_pslake_rate_card; Invalid search "
+            r"query.*Record 'customrecord_pslake_rate_card' was not found")):
+        _load(_pipeline(tmp_path), served_firm, tmp_path, ("customrecord_pslake_rate_card",))
 
 
 @pytest.mark.parametrize(
