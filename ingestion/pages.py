@@ -26,6 +26,9 @@ QUARANTINE_TABLE = "quarantine"
 # from this, so a larger value costs memory on every read.
 _MAX_OBJECT = 16 * 1024 * 1024
 _REASON_VALUE_CHARS = 60
+# DuckDB reserves read buffers per sampled file (2 x maximum_object_size each) that it does not
+# fill; the limit must allow for them, while the resident memory stays far below it.
+MEMORY_LIMIT = "4GB"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,38 @@ class Batch:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _merge(batches: list[Batch]) -> Batch:
+    """One batch from several (the page-by-page fallback)."""
+
+    def concat(tables: list[pa.Table | None]) -> pa.Table | None:
+        present = [t for t in tables if t is not None]
+        if not present:
+            return None
+        try:
+            return pa.concat_tables(present, promote_options="permissive")
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            # a field the contract does not type arrived as text on one page and as a number
+            # on another: keep it as text rather than lose either
+            return pa.concat_tables([_conflicts_as_text(t, present) for t in present],
+                                    promote_options="permissive")
+
+    keys = [b.max_key for b in batches if b.max_key is not None]
+    return Batch(concat([b.rows for b in batches]), concat([b.quarantined for b in batches]),
+                 sum(b.received for b in batches), max(keys) if keys else None)
+
+
+def _conflicts_as_text(table: pa.Table, all_tables: list[pa.Table]) -> pa.Table:
+    types: dict[str, set[pa.DataType]] = {}
+    for t in all_tables:
+        for f in t.schema:
+            if not pa.types.is_null(f.type):
+                types.setdefault(f.name, set()).add(f.type)
+    for at, f in enumerate(table.schema):
+        if len(types.get(f.name, ())) > 1:
+            table = table.set_column(at, f.name, table.column(at).cast(pa.string()))
+    return table
 
 
 def _keys_required(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
@@ -147,7 +182,7 @@ class PageBatch:
         self.max_pages = max_pages
         self._files: list[Path] = []
         self._seq = 0
-        self._con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
+        self._con = duckdb.connect(config={"threads": 2, "memory_limit": MEMORY_LIMIT})
         self._con.execute("SET TimeZone = 'UTC'").fetchall()
 
     def __enter__(self) -> PageBatch:
@@ -184,7 +219,12 @@ class PageBatch:
         if not files:
             return Batch(None, None, 0)
         try:
-            return self._parse(files)
+            try:
+                return self._parse(files)
+            except duckdb.InvalidInputException:
+                # DuckDB detects types from a sample of the files; a value past the sample that
+                # does not fit fails the whole read. Page by page, each page is fully sampled.
+                return _merge([self._parse([path]) for path in files])
         finally:
             for path in files:
                 path.unlink(missing_ok=True)
@@ -308,7 +348,7 @@ def scan_ids(pages: Iterable[bytes], landing: Path, selector: str,
     """Only the ids of a listing, parsed by DuckDB in batches: ``(ids, records without id)``."""
     folder = landing / f"ids-{selector}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
+    con = duckdb.connect(config={"threads": 2, "memory_limit": MEMORY_LIMIT})
     ids: set[int] = set()
     missing = 0
     files: list[Path] = []
