@@ -190,6 +190,7 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
 def explain(vendor: Vendor, vs: VendorSettings, exc: BaseException) -> str:
     """One actionable line for a failed vendor: which source, which URL, what to set."""
     cause: BaseException | None = exc
+    root: BaseException = exc
     while cause is not None:
         if isinstance(cause, requests.HTTPError) and cause.response is not None:
             status = cause.response.status_code
@@ -208,8 +209,10 @@ def explain(vendor: Vendor, vs: VendorSettings, exc: BaseException) -> str:
             return f"{vendor}: cannot reach {vs.base_url} ({type(cause).__name__}); {hint}"
         if isinstance(cause, PslakeError):
             return str(cause)
+        root = cause
         cause = cause.__cause__ or cause.__context__
-    return f"{vendor}: {type(exc).__name__}: {exc}"
+    line = (str(root).strip().splitlines() or [""])[0][:300]
+    return f"{vendor}: {type(root).__name__}: {line} (run with --verbose for the details)"
 
 
 def _source(spec: SourceSpec, vs: VendorSettings, run: VendorRun, data_dir: Path,
@@ -319,6 +322,7 @@ def ingest(
             run.seconds = time.monotonic() - t0
             say(f"{run.vendor}: {'failed' if run.error else 'done'} in {run.seconds:.1f} s")
 
+    _warm_imports()
     stop = threading.Event()
     ticker = threading.Thread(target=_tick, args=(runs, say, stop), daemon=True)
     ticker.start()
@@ -334,6 +338,18 @@ def ingest(
         ticker.join()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _warm_imports() -> None:
+    """Import what dlt imports lazily, before threads race to import it half-way."""
+    import pyarrow  # noqa: F401
+
+    try:
+        import pandas  # noqa: F401
+    except ImportError:  # dlt works without it
+        pass
+    import dlt.common.libs.pyarrow
+    import dlt.extract.incremental.transform  # noqa: F401
 
 
 def _tick(runs: list[VendorRun], say: Progress, stop: threading.Event) -> None:
