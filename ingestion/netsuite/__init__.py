@@ -8,11 +8,12 @@ Pages are not parsed in Python: their bytes are batched and parsed by DuckDB int
 (``ingestion.pages``), checked against the table's contract, and yielded to dlt; records that
 break the contract go to ``raw_netsuite.quarantine`` with the reason.
 
-Paging. SuiteQL answers 400 once ``offset + limit`` passes 100,000 rows, so a table is read in
-keyset windows: ``... AND t.id > :after ORDER BY t.id``, each walked by offset (1,000 rows a page)
-up to the cap, the next window starting after the largest key the previous one held. A table
-whose key has more than one column (``previoustransactionlink``) windows on its first column with
-``>=``, so a group cut by the cap is read again whole (the merge keeps one copy).
+Paging. SuiteQL answers 400 once ``offset + limit`` passes 100,000 rows, and serves deep offsets
+ever more slowly, so a table keyed by one column is read by keyset: each page is a fresh
+``... AND t.id > :last ORDER BY t.id`` from the last key of the page before (read from its tail
+bytes). A table whose key has more than one column (``previoustransactionlink``) pages by offset
+in windows of up to the cap, the next window on its first key column with ``>=``, so a group cut
+by the cap is read again whole (the merge keeps one copy).
 
 Each run first asks for the table's latest modification and reads nothing modified after it.
 A record changed while a long walk is under way is then left to the next run instead of being
@@ -27,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +67,23 @@ logger = logging.getLogger(__name__)
 
 
 class SuiteQLPaginator(BasePaginator):
-    """Offset paging of one SuiteQL query (POST), within a window of at most ``max_rows`` rows.
+    """Paging of one SuiteQL query (POST): by key where it can, else by offset within a window.
 
+    With ``key`` and ``query`` (a single-column key), each next page is a fresh query for keys
+    past the last one on the page (``query(last_key)``, offset 0): no deep offsets, which SuiteQL
+    serves ever more slowly and refuses past 100,000 rows. The last key is read from the page's
+    tail bytes. Otherwise (or if the key cannot be found) pages go by offset within a window of
+    at most ``max_rows`` rows, and after the last page ``capped`` tells whether rows remain.
     ``hasMore`` is read from the first bytes of the body, where NetSuite puts it before the
     ``items``, or from the bytes after the last ``]``; only an envelope shaped otherwise is
-    parsed whole. After the last page, ``capped`` tells whether rows remain beyond the window.
+    parsed whole.
     """
 
     _HAS_MORE = re.compile(rb'"hasMore"\s*:\s*(true|false)')
 
     def __init__(self, limit: int = PAGE_SIZE, max_rows: int = WINDOW_ROWS,
-                 head_bytes: int = 4096) -> None:
+                 head_bytes: int = 4096, key: str | None = None,
+                 query: Callable[[int], str] | None = None) -> None:
         super().__init__()
         if not 1 <= limit <= max_rows:
             raise ValueError(f"netsuite: page size {limit} must be 1..{max_rows} (window rows)")
@@ -84,22 +91,48 @@ class SuiteQLPaginator(BasePaginator):
         self.max_rows = max_rows
         self.offset = 0
         self.capped = False
+        self.keyset_pages = 0
         self._head = head_bytes
+        self._query = query
+        self._key = (re.compile(rb'"' + key.encode() + rb'"\s*:\s*"?(-?\d+)')
+                     if key and query else None)
+        self._next_q: str | None = None
 
     def init_request(self, request: Request) -> None:
         """Ask for the first page of the window."""
         request.params = {"limit": self.limit, "offset": self.offset}
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
-        """Read ``hasMore``; stop at the end of the rows or of the window."""
-        more = self.has_more(response.content)
+        """Read ``hasMore`` and where the next page starts."""
+        body = response.content
+        more = self.has_more(body)
+        if more and self._key is not None and self._query is not None:
+            last = self.last_key(body)
+            if last is not None:
+                self._next_q = self._query(last)
+                self.offset = 0
+                self.keyset_pages += 1
+                self.capped = False
+                self._has_next_page = True
+                return
         self.offset += self.limit
         self.capped = more and self.offset + self.limit > self.max_rows
         self._has_next_page = more and not self.capped
 
     def update_request(self, request: Request) -> None:
-        """Ask for the next page of the window."""
+        """Ask for the next page: the next keys, or the next offset."""
+        if self._next_q is not None:
+            request.json = {"q": self._next_q}
+            self._next_q = None
         request.params = {"limit": self.limit, "offset": self.offset}
+
+    def last_key(self, body: bytes, tail_bytes: int = 16384) -> int | None:
+        """The key of the page's last item (the query orders by it), from the tail bytes."""
+        assert self._key is not None
+        found = None
+        for match in self._key.finditer(body, max(0, len(body) - tail_bytes)):
+            found = match
+        return int(found.group(1)) if found else None
 
     def has_more(self, body: bytes) -> bool:
         """``hasMore`` of a SuiteQL page, read without parsing the records."""
@@ -250,7 +283,9 @@ def _resource(client: RawPageClient, table: Table, date_format: str, landing: Pa
         with batch:
             while True:
                 windows += 1
-                paginator = SuiteQLPaginator(page_size, window_rows)
+                paginator = SuiteQLPaginator(
+                    page_size, window_rows, key=table.key[0] if len(table.key) == 1 else None,
+                    query=lambda last: window_query(table, since, until, last))
                 q = window_query(table, since, until, after)
                 yield from pages_to_items(_pages(client, table, q, paginator), batch, counts)
                 if not paginator.capped:
