@@ -69,7 +69,10 @@ def _resource(client: RawPageClient, contract: Contract, landing: Path, tally: S
     ) -> Iterator[Any]:
         params = {"per_page": PER_PAGE, "updated_since": _since(updated_at.start_value)}
         pages = (page[0] for page in client.paginate(name, params=params))
-        with PageBatch(landing, contract, selector=name, max_pages=batch_pages) as batch:
+        # Harvest sends every field of a record, nulls included: sampling the batch's last and
+        # first pages finds every field (see PageBatch)
+        with PageBatch(landing, contract, selector=name, max_pages=batch_pages,
+                       sample_ends=True) as batch:
             yield from pages_to_items(pages, batch, tally.table(name))
 
     return records

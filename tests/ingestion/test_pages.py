@@ -95,3 +95,19 @@ def test_scan_ids_counts_records_without_an_id(tmp_path):
     pages = [json.dumps({"users": [{"id": 1}, {"id": 2}, {"id": None}]}).encode(),
              json.dumps({"users": [{"id": 3}]}).encode()]
     assert scan_ids(pages, tmp_path, "users", batch_pages=1) == ({1, 2, 3}, 1)
+
+
+@pytest.mark.parametrize("bad_value", [False, True], ids=["one-read", "page-by-page"])
+def test_sampling_the_ends_finds_a_field_that_appears_mid_batch_and_stays(tmp_path, bad_value):
+    pages = [[_entry(p * 10 + i, **({"approval_status": "approved"} if p >= 20 else {}))
+              for i in range(10)] for p in range(40)]
+    if bad_value:  # past the two sampled pages: the batch goes page by page
+        pages[30][2]["hours"] = "eight"
+    with PageBatch(tmp_path, CONTRACT, "time_entries", max_pages=50, sample_ends=True) as batch:
+        for records in pages:
+            batch.add(json.dumps({"time_entries": records}).encode())
+        out = batch.read()
+    assert (out.received, out.n_rows, out.n_quarantined) == (400, 400 - bad_value, bad_value)
+    statuses = {r["id"]: r["approval_status"] for r in out.rows.to_pylist()}
+    assert sum(1 for v in statuses.values() if v == "approved") == 200 - bad_value
+    assert statuses[5] is None
