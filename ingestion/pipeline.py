@@ -45,6 +45,7 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 DLT_SUBDIR = "dlt"
 LANDING_SUBDIR = "landing"
 DELETION_WINDOW_DAYS = 60
+DELETION_SCAN_HOURS = 24.0
 TICK_S = 5.0
 
 # dlt settings pslake always wants (environment names dlt reads; a user's own value wins)
@@ -153,12 +154,12 @@ def _table_counts(warehouse: Path, dataset: str) -> dict[str, int]:
         con.close()
 
 
-def _known_harvest_ids(warehouse: Path, since: dt.date) -> dict[str, set[int]] | None:
-    """Live Harvest ids the warehouse holds, for the deletion scan (None on a first load)."""
+def _known_harvest_ids(warehouse: Path, since: dt.date) -> dict[str, set[int]]:
+    """Live Harvest ids the warehouse holds, for the deletion scan."""
     from ingestion.harvest.settings import BIG, REFERENCE
 
     if not warehouse.exists():
-        return None
+        return {}
     con = duckdb.connect(str(warehouse))
     try:
         present = {r[0] for r in con.execute(
@@ -175,7 +176,7 @@ def _known_harvest_ids(warehouse: Path, since: dt.date) -> dict[str, set[int]] |
                     f"WHERE resource = '{name}')")
             known[name] = {r[0] for r in con.execute(
                 f"SELECT id FROM raw_harvest.{name} {where}").fetchall()}
-        return known or None
+        return known
     finally:
         con.close()
 
@@ -217,7 +218,7 @@ def explain(vendor: Vendor, vs: VendorSettings, exc: BaseException) -> str:
 
 def _source(spec: SourceSpec, vs: VendorSettings, run: VendorRun, data_dir: Path,
             full_refresh: bool, pipeline: dlt.Pipeline, http: HttpSettings | None,
-            deletion_window_days: int) -> Any:
+            deletion_window_days: int, deletion_scan_hours: float) -> Any:
     module, function = spec.factory.split(":")
     factory = getattr(importlib.import_module(module), function)
     kwargs: dict[str, Any] = {
@@ -227,10 +228,25 @@ def _source(spec: SourceSpec, vs: VendorSettings, run: VendorRun, data_dir: Path
     }
     if spec.needs_account:
         kwargs["account_id"] = vs.account_id
-    if spec.vendor == "harvest" and not full_refresh:
-        since = dt.date.today() - dt.timedelta(days=deletion_window_days)
-        kwargs["known_ids"] = _known_harvest_ids(data_dir / WAREHOUSE_FILE, since)
-        kwargs["deletion_from"] = since.isoformat()
+    if spec.vendor == "harvest":
+        from ingestion.harvest import DELETED, LAST_SCAN
+
+        resources = pipeline.state.get("sources", {}).get("harvest", {}).get("resources", {})
+        last = resources.get(DELETED, {}).get(LAST_SCAN)
+        first = full_refresh or not any(_incremental_done(pipeline, "harvest", name)
+                                         for name in spec.bulk)
+        age_s = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(last)).total_seconds() \
+            if last else None
+        due = first or age_s is None or age_s >= deletion_scan_hours * 3600
+        if due:
+            since = dt.date.today() - dt.timedelta(days=deletion_window_days)
+            kwargs["known_ids"] = ({} if first else
+                                   _known_harvest_ids(data_dir / WAREHOUSE_FILE, since) or {})
+            kwargs["deletion_from"] = since.isoformat()
+        else:
+            run.tally.notes.append(
+                f"deletion scan: last {last[:16]}, next after {deletion_scan_hours:g} h "
+                f"(SOURCES__HARVEST__DELETION_SCAN_HOURS)")
     source = factory(**kwargs)
     for name in spec.bulk:
         if name in source.resources and (full_refresh or not _incremental_done(
@@ -246,6 +262,7 @@ def ingest(
     progress: Progress | None = None,
     http: HttpSettings | None = None,
     deletion_window_days: int = DELETION_WINDOW_DAYS,
+    deletion_scan_hours: float | None = None,
     parallel: bool = True,
 ) -> IngestResult:
     """Load the chosen vendors into the warehouse.
@@ -258,6 +275,8 @@ def ingest(
         http: Timeout and retry policy (dlt's retry helper does the retrying).
         deletion_window_days: How far back Harvest time entries and expenses are scanned for
             deletions (Harvest keeps no record of them).
+        deletion_scan_hours: How often that scan runs (default: the setting
+            ``SOURCES__HARVEST__DELETION_SCAN_HOURS``, else 24); 0 scans on every run.
         parallel: Extract the vendors in parallel threads.
 
     Returns:
@@ -272,6 +291,9 @@ def ingest(
     for key, value in _DLT_ENV.items():
         os.environ.setdefault(key, value)
     chosen = list(dict.fromkeys(sources))
+    configured: Any = dlt.config.get("sources.harvest.deletion_scan_hours")
+    scan_hours = float(deletion_scan_hours if deletion_scan_hours is not None else
+                       configured if configured not in (None, "") else DELETION_SCAN_HOURS)
     resolved = {v: vendor_settings(v, root) for v in chosen}
     result = IngestResult(warehouse=root / WAREHOUSE_FILE)
     load_lock = threading.Lock()
@@ -301,7 +323,7 @@ def ingest(
         t0 = time.monotonic()
         try:
             source = _source(spec, run.settings, run, root, full_refresh, pipeline, http,
-                             deletion_window_days)
+                             deletion_window_days, scan_hours)
             say(f"{run.vendor}: extracting from {run.settings.base_url}"
                 + (" (full refresh)" if full_refresh else ""))
             pipeline.extract(source, refresh="drop_sources" if full_refresh else None,
@@ -391,6 +413,7 @@ def as_dict(result: IngestResult) -> dict[str, Any]:
                 "bytes": run.tally.calls.bytes,
                 "retries": dict(run.tally.calls.retries),
                 "rate_limit_wait_s": round(run.limiter.waited_s, 3) if run.limiter else 0.0,
+                "notes": run.tally.notes,
                 "tables": {name: {k: v for k, v in vars(t).items() if k != "table"}
                            for name, t in sorted(run.tally.tables.items())},
             }
@@ -423,5 +446,6 @@ def format_summary(result: IngestResult) -> list[str]:
                      f"retries: {retries}, rate-limit wait {waited:.1f} s"
                      + (f" ({run.limiter.limit.describe()})" if run.limiter else "")
                      + f"; {status}")
+        lines.extend(f"{'':<4}note: {n}" for n in run.tally.notes)
     lines.append(f"warehouse: {result.warehouse} ({result.seconds:.1f} s)")
     return lines

@@ -51,6 +51,7 @@ class SourceTally:
     vendor: str
     calls: CallStats = field(default_factory=CallStats)
     tables: dict[str, TableTally] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def table(self, name: str) -> TableTally:

@@ -38,6 +38,7 @@ from ingestion.summary import SourceTally, pages_to_items
 
 BATCH_PAGES = 50  # 100k time entries per DuckDB parse
 DELETED = "deleted_records"
+LAST_SCAN = "last_scan"  # in the deleted_records resource's state
 
 
 def _client(base_url: str, access_token: str, account_id: str, tally: SourceTally,
@@ -93,6 +94,7 @@ def _deletions(client: RawPageClient, known: Mapping[str, set[int]], landing: Pa
     @dlt.resource(name=DELETED, primary_key=("resource", "id"), write_disposition="merge")
     def deleted() -> Iterator[list[dict[str, Any]]]:
         now = pendulum.now("UTC")
+        complete = True
         for name, ids in known.items():
             if not ids:
                 continue
@@ -101,11 +103,14 @@ def _deletions(client: RawPageClient, known: Mapping[str, set[int]], landing: Pa
             if missing:  # a record without its id could be any of them: mark nothing
                 tally.table(name).notes.append(
                     f"deletion scan skipped: {missing} listed record(s) had no id")
+                complete = False
                 continue
             gone = sorted(ids - seen)
             tally.table(name).deleted += len(gone)
             if gone:
                 yield [{"resource": name, "id": i, "detected_at": now} for i in gone]
+        if complete:  # when the scan is next due is counted from here (see the runner)
+            dlt.current.resource_state()[LAST_SCAN] = now.isoformat()
 
     return deleted
 
@@ -133,7 +138,9 @@ def harvest_source(
         tally: Counts for the run summary.
         limiter: The client-side rate limit (Harvest allows 100 calls per 15 s).
         known_ids: Live ids the warehouse holds, per resource (for time entries and expenses,
-            those spent on or after ``deletion_from``); ``None`` skips the deletion scan.
+            those spent on or after ``deletion_from``); ``None`` skips the deletion scan, and
+            an empty mapping (a first or full load, which sees everything) only records that a
+            scan took place.
         deletion_from: ISO date from which time entries and expenses are scanned for deletions.
         batch_pages: Pages per DuckDB parse.
         http: Timeout and retry settings.

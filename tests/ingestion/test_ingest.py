@@ -48,6 +48,7 @@ def _faults(server: SandboxThread, **settings: Any) -> None:
 
 def _run(firm: Path, **kwargs: Any) -> IngestResult:
     kwargs.setdefault("http", FAST_RETRY)
+    kwargs.setdefault("deletion_scan_hours", 0)
     result = ingest(data_dir=firm.parent, sources=["harvest"], **kwargs)
     assert not result.errors, result.errors
     return result
@@ -110,9 +111,14 @@ def test_incremental_run_picks_up_exactly_the_changed_rows_and_marks_deletions(
     assert r.status_code == 201, r.text
     created = r.json()["id"]
 
-    result = _run(small_firm)
+    # the deletion scan is not due yet (it ran with the full load): changes load, marks wait
+    result = _run(small_firm, deletion_scan_hours=24)
     entries = _table(result, "time_entries")
-    assert (entries.loaded, entries.new, entries.updated, entries.deleted) == (3, 1, 2, 1)
+    assert (entries.loaded, entries.new, entries.updated, entries.deleted) == (3, 1, 2, 0)
+    assert any("deletion scan: last" in note for note in result.runs[0].tally.notes)
+    result = _run(small_firm, deletion_scan_hours=0)
+    entries = _table(result, "time_entries")
+    assert (entries.loaded, entries.deleted) == (0, 1)
     with duckdb.connect(str(small_firm.parent / "warehouse.duckdb"), read_only=True) as wh:
         changed = wh.execute("select id, hours, notes from raw_harvest.time_entries "
                              "where id in (?, ?) order by id", recent[:2]).fetchall()
