@@ -20,14 +20,23 @@ resource per object lists ``archived=true`` every run and merges those records i
 table: the row stays, with ``archived`` true and ``archived_at`` set. Owners (live and
 archived), the deal pipelines and their stages, and the property definitions are small
 reference lists, replaced on every run.
+
+Associations. For every record of contacts, deals and erp_invoices a run reads (all of them on
+the first load, the changed ones later), a transformer reads its associations to companies (and
+the invoices' to deals) by v4 batch read, into ``raw_hubspot.associations``. dlt's scd2 merge
+keeps one row per association while HubSpot returns it and sets ``removed_at`` once a re-read
+no longer does. As adding or removing an association need not move a record's modification
+time, a full pass re-reads every live record's associations every ``association_pass_days``.
+See ``README.md``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -35,6 +44,7 @@ from typing import Any
 
 import dlt
 import orjson
+import pyarrow as pa
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client.paginators import (
     JSONResponseCursorPaginator,
@@ -51,6 +61,14 @@ from ingestion.http import (
     vendor_session,
 )
 from ingestion.hubspot.settings import (
+    ASSOCIATION_BATCH_SIZE,
+    ASSOCIATION_COLUMNS,
+    ASSOCIATION_PASS_DAYS,
+    ASSOCIATION_VERSION,
+    ASSOCIATION_WRITE_DISPOSITION,
+    ASSOCIATIONS,
+    ASSOCIATIONS_PATH,
+    ASSOCIATIONS_TABLE,
     BATCH_PAGES,
     CURSOR,
     CUSTOM_OBJECT,
@@ -58,6 +76,7 @@ from ingestion.hubspot.settings import (
     DEAL_PIPELINES_PATH,
     DEAL_STAGES,
     MAX_PROPS_LENGTH,
+    NO_ASSOCIATIONS,
     OBJECTS,
     OBJECTS_PATH,
     OWNERS,
@@ -200,6 +219,7 @@ class _Portal:
         self.settle_s = settle_s
         self._lock = threading.Lock()
         self._bodies: dict[str, bytes] = {}
+        self.listed_in_full: set[str] = set()  # objects this run lists whole (first loads)
 
     # ---- what the portal says about itself ------------------------------------------------
 
@@ -259,6 +279,28 @@ class _Portal:
         params = {"limit": self.page_size, "archived": "true" if archived else "false",
                   "properties": _chunks(names)}
         yield from self.pages(f"{OBJECTS_PATH}/{self.object_path(table)}", params)
+
+    def live_ids(self, table: str) -> Iterator[tuple[list[int], int]]:
+        """The ids of every live record, a page at a time: ``(ids, records without an id)``."""
+        params = {"limit": self.page_size, "archived": "false", "properties": "hs_object_id"}
+        for body in self.pages(f"{OBJECTS_PATH}/{self.object_path(table)}", params):
+            ids, missing = [], 0
+            for record in orjson.loads(body).get("results") or []:
+                key = str(record.get("id") or "")
+                if key.isdigit():
+                    ids.append(int(key))
+                else:
+                    missing += 1
+            yield ids, missing
+
+    def associations(self, table: str, to_table: str, inputs: list[dict[str, str]]) -> bytes:
+        """One v4 batch read: the associations of ``inputs`` (``{id, after?}``) to ``to_table``."""
+        path = (f"{ASSOCIATIONS_PATH}/{self.object_path(table)}/{self.object_path(to_table)}"
+                "/batch/read")
+        page = next(iter(self.client.paginate(path, method="POST", json={"inputs": inputs},
+                                              paginator=SinglePagePaginator())))
+        body: bytes = page[0]
+        return body
 
     def _query(self, table: str, names: list[str], filters: list[dict[str, Any]],
                ) -> dict[str, Any]:
@@ -359,6 +401,7 @@ def _objects(portal: _Portal, table: str, landing: Path, tally: SourceTally,
         contract, names = portal.contract(table)
         since = _ms(updated.start_value)
         if since is None:  # first load: no cursor yet
+            portal.listed_in_full.add(table)
             pages = portal.listed(table, names)
         else:
             pages = portal.changed(table, names, since, tally.table(table))
@@ -393,6 +436,255 @@ def _reference(contract: Contract, pages: Callable[[], Iterator[bytes]], landing
     return reference
 
 
+# ---- associations -----------------------------------------------------------------------------
+
+_Row = tuple[int, int, int | None, str | None, str | None]  # from, to, type id, category, label
+_ASSOCIATION_SCHEMA = pa.schema([
+    pa.field("from_type", pa.string()), pa.field("from_id", pa.int64()),
+    pa.field("to_type", pa.string()), pa.field("to_id", pa.int64()),
+    pa.field("type_id", pa.int64()), pa.field("category", pa.string()),
+    pa.field("label", pa.string()), pa.field(ASSOCIATION_VERSION, pa.string(), nullable=False)])
+
+
+@dataclass
+class _AssociationPage:
+    """One batch read's answer, per record id asked."""
+
+    rows: dict[str, list[_Row]]
+    more: dict[str, str]  # id -> ``after`` of its next page of associations
+    none: set[str]  # ids HubSpot has no association of the type for
+    failed: dict[str, str]  # id -> HubSpot's message
+
+
+def _association_page(body: bytes, asked: Iterable[str]) -> _AssociationPage:
+    """Parse a v4 batch read answer (200, or 207 with ``errors``).
+
+    An id HubSpot answers ``NO_ASSOCIATIONS_FOUND`` for, or leaves out of a page without other
+    errors, has none. Any other error fails its ids, or every unanswered id when the error names
+    none: a failed record keeps its rows as they are.
+    """
+    page = orjson.loads(body)
+    out = _AssociationPage({}, {}, set(), {})
+    for result in page.get("results") or []:
+        key = str((result.get("from") or {}).get("id"))
+        rows = out.rows.setdefault(key, [])
+        for target in result.get("to") or []:
+            to_id = int(target["toObjectId"])
+            for kind in target.get("associationTypes") or []:
+                type_id = kind.get("typeId")
+                rows.append((int(key), to_id, None if type_id is None else int(type_id),
+                             kind.get("category"), kind.get("label")))
+        after = ((result.get("paging") or {}).get("next") or {}).get("after")
+        if after:
+            out.more[key] = str(after)
+    unattributed: str | None = None
+    for error in page.get("errors") or []:
+        context = error.get("context") or {}
+        ids = [str(i) for i in context.get("fromObjectId") or context.get("ids") or []]
+        message = str(error.get("message") or error.get("category") or "error")
+        if ids and error.get("subCategory") == NO_ASSOCIATIONS:
+            out.none.update(ids)
+        elif ids:
+            out.failed.update(dict.fromkeys(ids, message))
+        else:
+            unattributed = message
+    for key in asked:
+        if key not in out.rows and key not in out.none and key not in out.failed:
+            if unattributed is None:
+                out.none.add(key)
+            else:
+                out.failed[key] = unattributed
+    return out
+
+
+def _version(*values: Any) -> str:
+    """The row version scd2 compares: a hash of the row's values (JSON keeps null apart)."""
+    return hashlib.blake2b(orjson.dumps(values), digest_size=16).hexdigest()
+
+
+def _association_table(table: str, to_table: str, rows: Iterable[_Row],
+                       marked: Iterable[int | None]) -> pa.Table:
+    """Rows for the merge: the associations read, and a marker (``to_id`` null) per id marked.
+
+    A marker's ``from_id`` is a record read without associations, or null for the whole pair
+    type (a full pass). Markers are not loaded; they scope the merge (settings.py).
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in _ASSOCIATION_SCHEMA.names}
+    values: tuple[Any, ...]
+    for values in chain(rows, ((key, None, None, None, None) for key in marked)):
+        from_id, to_id, type_id, category, label = values
+        for name, value in (("from_type", table), ("from_id", from_id), ("to_type", to_table),
+                            ("to_id", to_id), ("type_id", type_id), ("category", category),
+                            ("label", label)):
+            columns[name].append(value)
+        columns[ASSOCIATION_VERSION].append(
+            _version(table, from_id, to_table, to_id, type_id, category, label))
+    return pa.Table.from_pydict(columns, schema=_ASSOCIATION_SCHEMA)
+
+
+def _record_ids(item: Any) -> list[int]:
+    """The ids of a batch of records (rows or quarantined rows) the object resource yielded."""
+    if isinstance(item, pa.Table) and "id" in item.column_names:
+        return [int(i) for i in item.column("id").to_pylist() if i is not None]
+    return []
+
+
+class _AssociationReader:
+    """Reads associations by v4 batch read, each record and pair type at most once a run."""
+
+    def __init__(self, portal: _Portal, tally: TableTally, batch_size: int) -> None:
+        self.portal = portal
+        self.tally = tally
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._read: dict[tuple[str, str], set[int]] = {}
+
+    def _claim(self, table: str, to_table: str, ids: Iterable[int]) -> list[int]:
+        with self._lock:
+            done = self._read.setdefault((table, to_table), set())
+            fresh = [i for i in dict.fromkeys(ids) if i not in done]
+            done.update(fresh)
+            return fresh
+
+    def _release(self, table: str, to_table: str, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._read[(table, to_table)].difference_update(ids)
+
+    def read(self, table: str, ids: Iterable[int]) -> Generator[pa.Table, None, bool]:
+        """The associations of the records not read yet this run, per pair type.
+
+        A record that HubSpot answered for gets its rows, or a marker when it has none (the
+        merge then ends its live rows that were not read again).
+
+        Returns:
+            True when HubSpot answered for every record.
+        """
+        ids = list(ids)
+        complete = True
+        for to_table in ASSOCIATIONS[table]:
+            fresh = self._claim(table, to_table, ids)
+            for start in range(0, len(fresh), self.batch_size):
+                chunk = fresh[start:start + self.batch_size]
+                clock = time.monotonic()
+                rows, failed = self._pair(table, to_table, [str(i) for i in chunk])
+                answered = [i for i in chunk if str(i) not in failed]
+                if len(answered) < len(chunk):
+                    complete = False
+                    self._release(table, to_table, (i for i in chunk if str(i) in failed))
+                    key, message = next((str(i), failed[str(i)]) for i in chunk
+                                        if str(i) in failed)
+                    self.tally.notes.append(
+                        f"{table}->{to_table}: no answer for {len(chunk) - len(answered)} "
+                        f"records (e.g. {key}: {message}); their associations stay as they were")
+                found = [row for i in answered for row in rows.get(str(i), [])]
+                empty = [i for i in answered if not rows.get(str(i))]
+                self.tally.received += len(found)
+                self.tally.passed += len(found)
+                self.tally.seconds += time.monotonic() - clock
+                if found or empty:
+                    yield _association_table(table, to_table, found, empty)
+        return complete
+
+    def _pair(self, table: str, to_table: str, keys: list[str]
+              ) -> tuple[dict[str, list[_Row]], dict[str, str]]:
+        """Every association of ``keys`` to ``to_table``, following each record's paging."""
+        rows: dict[str, list[_Row]] = {}
+        failed: dict[str, str] = {}
+        pending: list[dict[str, str]] = [{"id": key} for key in keys]
+        while pending:
+            inputs, pending = pending[:self.batch_size], pending[self.batch_size:]
+            page = _association_page(self.portal.associations(table, to_table, inputs),
+                                     [i["id"] for i in inputs if "after" not in i])
+            self.tally.pages += 1
+            for key, found in page.rows.items():
+                rows.setdefault(key, []).extend(found)
+            failed.update(page.failed)
+            pending.extend({"id": key, "after": after} for key, after in page.more.items()
+                           if key not in failed)
+        for key in failed:
+            rows.pop(key, None)
+        return rows, failed
+
+    def full_pass(self, table: str) -> Generator[pa.Table, None, bool]:
+        """The associations of every live record of ``table`` not read yet this run.
+
+        When every record was answered for, a marker per pair type also ends the live rows of
+        records no longer live or no longer associated (archived, deleted, or read earlier
+        without this run seeing the change).
+
+        Returns:
+            True when the pass was complete.
+        """
+        complete = True
+        chunk: list[int] = []
+        listed = 0
+        for ids, missing in self.portal.live_ids(table):
+            listed += len(ids) + missing
+            if missing:
+                complete = False
+                self.tally.notes.append(f"{table}: {missing} listed records without an id: "
+                                        "full association pass incomplete")
+            chunk.extend(ids)
+            while len(chunk) >= self.batch_size:
+                complete &= yield from self.read(table, chunk[:self.batch_size])
+                chunk = chunk[self.batch_size:]
+        complete &= yield from self.read(table, chunk)
+        self.tally.notes.append(f"full association pass over {listed} {table}"
+                                + ("" if complete else " (incomplete: nothing ended by type)"))
+        if complete:
+            for to_table in ASSOCIATIONS[table]:
+                yield _association_table(table, to_table, [], [None])
+        return complete
+
+
+def _has_cursor(table: str) -> bool:
+    """Whether an object's resource kept a cursor from an earlier run (dlt's resource state)."""
+    resources = dlt.current.source_state().get("resources", {})
+    cursors = resources.get(table, {}).get("incremental", {})
+    return any(c.get("last_value") is not None for c in cursors.values())
+
+
+def _associations_from(records: DltResource, table: str,
+                       reader: _AssociationReader) -> DltResource:
+    """The associations of every record the object's resource yields, as it yields them."""
+
+    @dlt.transformer(data_from=records, name=f"associations_from_{table}",
+                     table_name=ASSOCIATIONS_TABLE, columns=ASSOCIATION_COLUMNS)
+    def associations(item: Any) -> Iterator[Any]:
+        # a quarantined batch arrives marked for the quarantine table, and a transformer's
+        # items inherit the mark: name the table again
+        for found in reader.read(table, _record_ids(item)):
+            yield dlt.mark.with_table_name(found, ASSOCIATIONS_TABLE)
+
+    # the decorator's signature takes only a plain disposition; the hints take the strategy
+    resource: DltResource = associations
+    return resource.apply_hints(write_disposition=ASSOCIATION_WRITE_DISPOSITION)
+
+
+def _association_pass(portal: _Portal, reader: _AssociationReader,
+                      pass_days: float) -> DltResource:
+    """Every ``pass_days``, the associations of every live record (see ``README.md``)."""
+
+    @dlt.resource(name="associations_full_pass", table_name=ASSOCIATIONS_TABLE,
+                  write_disposition=ASSOCIATION_WRITE_DISPOSITION, columns=ASSOCIATION_COLUMNS)
+    def full_pass() -> Iterator[Any]:
+        passed: dict[str, str] = dlt.current.resource_state().setdefault("passed_at", {})
+        now = dt.datetime.now(dt.UTC)
+        for table in ASSOCIATIONS:
+            if table in portal.listed_in_full or not _has_cursor(table):
+                # a first load lists every record, and the records' associations come with them
+                passed[table] = now.isoformat()
+                continue
+            last = passed.get(table)
+            if last is not None and (now - dt.datetime.fromisoformat(last)
+                                     < dt.timedelta(days=pass_days)):
+                continue
+            if (yield from reader.full_pass(table)):
+                passed[table] = now.isoformat()
+
+    return full_pass
+
+
 def _client(base_url: str, access_token: str, tally: SourceTally, limiter: RateLimiter | None,
             http: HttpSettings | None) -> RawPageClient:
     return RawPageClient(base_url=base_url.rstrip("/"), auth=bearer(access_token),
@@ -412,6 +704,8 @@ def hubspot_source(
     search_page_size: int = SEARCH_PAGE_SIZE,
     search_window: int = SEARCH_WINDOW,
     search_settle_s: float = SEARCH_SETTLE_S,
+    association_batch_size: int = ASSOCIATION_BATCH_SIZE,
+    association_pass_days: float = ASSOCIATION_PASS_DAYS,
 ) -> list[DltResource]:
     """The HubSpot resources pslake reads.
 
@@ -428,6 +722,9 @@ def hubspot_source(
         search_page_size: Records per search page (HubSpot allows 200).
         search_window: How many results one search query can page through (HubSpot: 10,000).
         search_settle_s: Changes younger than this are left for the next run (search lags).
+        association_batch_size: Records per v4 association batch read (HubSpot allows 1,000).
+        association_pass_days: How often every live record's associations are read again, as
+            association changes need not move a record's modification time (0: every run).
     """
     tally = tally or SourceTally("hubspot")
     landing = Path(landing_dir) if landing_dir else Path(".") / ".landing"
@@ -455,11 +752,15 @@ def hubspot_source(
             yield orjson.dumps({"results": [{"object_type": table, **prop}
                                             for prop in portal.properties(table)]})
 
+    records = {table: _objects(portal, table, landing, tally, batch_pages) for table in OBJECTS}
+    reader = _AssociationReader(portal, tally.table(ASSOCIATIONS_TABLE), association_batch_size)
     return [
-        *(_objects(portal, table, landing, tally, batch_pages) for table in OBJECTS),
+        *records.values(),
         *(_archived(portal, table, landing, tally, batch_pages) for table in OBJECTS),
         _reference(OWNERS, owners, landing, tally),
         _reference(DEAL_PIPELINES, pipelines, landing, tally),
         _reference(DEAL_STAGES, stages, landing, tally),
         _reference(PROPERTIES, properties, landing, tally),
+        *(_associations_from(records[table], table, reader) for table in ASSOCIATIONS),
+        _association_pass(portal, reader, association_pass_days),
     ]

@@ -1,4 +1,10 @@
-"""HubSpot constants: objects, endpoints, page sizes, search limits, contracts of the lists."""
+"""HubSpot constants: objects, endpoints, page sizes, search limits, list contracts, associations.
+
+The associations part names the pairs pslake reads, the batch size, and how the merge marks an
+association HubSpot no longer returns.
+"""
+
+from dlt.common.schema.typing import TScd2StrategyDict, TTableSchemaColumns
 
 from ingestion.pages import Contract
 
@@ -7,6 +13,7 @@ PROPERTIES_PATH = "crm/v3/properties"
 OWNERS_PATH = "crm/v3/owners"
 DEAL_PIPELINES_PATH = "crm/v3/pipelines/deals"
 SCHEMAS_PATH = "crm-object-schemas/v3/schemas"
+ASSOCIATIONS_PATH = "crm/v4/associations"  # + /{from}/{to}/batch/read
 
 PAGE_SIZE = 100  # list endpoints: HubSpot's practical maximum
 SEARCH_PAGE_SIZE = 200  # search: the documented maximum
@@ -66,5 +73,45 @@ PROPERTIES = Contract(table="properties", primary_key=("object_type", "name"), c
     "object_type": "VARCHAR", "name": "VARCHAR", "displayOrder": "INTEGER", "createdAt": TS,
     "updatedAt": TS, "archived": "BOOLEAN"})
 
+# ---- associations ---------------------------------------------------------------------------
+
+ASSOCIATIONS_TABLE = "associations"
+# object -> the objects its associations point to: the links pslake needs downstream
+ASSOCIATIONS: dict[str, tuple[str, ...]] = {
+    "contacts": ("companies",),
+    "deals": ("companies",),
+    CUSTOM_OBJECT: ("companies", "deals"),
+}
+# v4 batch read takes at most 1,000 inputs since 10 Feb 2025 (vendor-apis.md 1.5)
+ASSOCIATION_BATCH_SIZE = 1000
+# HubSpot's answer for a record without associations of the asked type (a 207 error entry)
+NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"
+# Adding or removing an association need not move a record's modification time, so every this
+# many days a run re-reads the associations of every live record (see README.md).
+ASSOCIATION_PASS_DAYS = 7.0
+# The merge: dlt's scd2 strategy, one row per association (and per label) for as long as HubSpot
+# returns it. Each run's rows also carry markers (``to_id`` null) that are not loaded: one per
+# record read without associations, and one per pair type (``from_id`` null too) after a full
+# pass. The merge ends (``removed_at``) the live rows of every marked or re-read record, or of
+# the whole pair type after a full pass, that the run did not read again.
+ASSOCIATION_VERSION = "row_hash"
+ASSOCIATION_WRITE_DISPOSITION: TScd2StrategyDict = {
+    "disposition": "merge",
+    "strategy": "scd2",
+    "validity_column_names": ["first_seen_at", "removed_at"],
+    "row_version_column_name": ASSOCIATION_VERSION,
+    "source_filter": "to_id IS NOT NULL",
+    # dlt joins the scope to its own conditions with AND, unparenthesised: keep the outer ()
+    "destination_scope": (
+        "((from_type, to_type) IN (SELECT from_type, to_type FROM {staging_table} "
+        "WHERE from_id IS NULL) OR (from_type, from_id, to_type) IN "
+        "(SELECT from_type, from_id, to_type FROM {staging_table}))"),
+}
+ASSOCIATION_COLUMNS: TTableSchemaColumns = {
+    "from_type": {"data_type": "text"}, "from_id": {"data_type": "bigint"},
+    "to_type": {"data_type": "text"}, "to_id": {"data_type": "bigint"},
+    "type_id": {"data_type": "bigint"}, "category": {"data_type": "text"},
+    "label": {"data_type": "text"}}
+
 RESOURCES = (*OBJECTS, OWNERS.table, DEAL_PIPELINES.table, DEAL_STAGES.table,
-             PROPERTIES.table)
+             PROPERTIES.table, ASSOCIATIONS_TABLE)

@@ -1,5 +1,6 @@
 """The HubSpot source against the sandbox: a full load equals the store, reruns load only what
-changed, archived records end up marked, malformed records are quarantined with a reason."""
+changed, archived records and removed associations end up marked, malformed records are
+quarantined with a reason."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from typing import Any
 
 import dlt
 import duckdb
+import orjson
 import pytest
 import requests
 
-from ingestion.hubspot import hubspot_source
-from ingestion.hubspot.settings import OBJECTS
-from ingestion.summary import SourceTally
+from ingestion.hubspot import _AssociationReader, hubspot_source
+from ingestion.hubspot.settings import ASSOCIATIONS, NO_ASSOCIATIONS, OBJECTS
+from ingestion.summary import SourceTally, TableTally
 from sandbox.server.app import SandboxThread
+from sandbox.server.hubspot import ASSOCIATION_TYPES
 
 pytestmark = pytest.mark.integration
 
@@ -88,9 +91,10 @@ def _faults(server: SandboxThread, **settings: Any) -> None:
     assert r.status_code == 200, r.text
 
 
-def _call(server: SandboxThread, method: str, path: str, body: Any = None) -> None:
+def _call(server: SandboxThread, method: str, path: str, body: Any = None,
+          api: str = "crm/v3/objects") -> None:
     e = server.endpoints["hubspot"]
-    r = requests.request(method, f"{e['base_url']}/crm/v3/objects/{path}", json=body,
+    r = requests.request(method, f"{e['base_url']}/{api}/{path}", json=body,
                          headers={"Authorization": f"Bearer {e['access_token']}"}, timeout=10)
     assert r.ok, r.text
 
@@ -144,6 +148,51 @@ def _loaded_values(warehouse: duckdb.DuckDBPyConnection, table: str
     return {row[0]: tuple(row[1:]) for row in rows.fetchall()}
 
 
+Link = tuple[int, int, int, str]  # from id, to id, type id, category
+PAIRS = [(table, to) for table, targets in ASSOCIATIONS.items() for to in targets]
+
+
+def _store_links(store: sqlite3.Connection) -> dict[tuple[str, str], list[Link]]:
+    """The links HubSpot returns per pair type: between live records, stored one way round.
+
+    The generated store keeps one direction and the emulator reads the other one backwards,
+    answering its own default type for the inverse default (as HubSpot does); links written
+    through the API are stored both ways, hence ``union``, which also drops the duplicates.
+    """
+    links: dict[tuple[str, str], list[Link]] = {}
+    for table, to in PAIRS:
+        own, inverse = ASSOCIATION_TYPES[(table, to)], ASSOCIATION_TYPES.get((to, table))
+        links[(table, to)] = store.execute(
+            "select a.from_id, a.to_id, a.type_id, a.category from associations a "
+            "join objects f on f.object_type = a.from_type and f.id = a.from_id "
+            "join objects t on t.object_type = a.to_type and t.id = a.to_id "
+            "where f.archived = 0 and t.archived = 0 and a.from_type = ? and a.to_type = ? "
+            "union "
+            "select a.to_id, a.from_id, case when a.type_id = ? then ? else a.type_id end, "
+            "a.category from associations a "
+            "join objects f on f.object_type = a.to_type and f.id = a.to_id "
+            "join objects t on t.object_type = a.from_type and t.id = a.from_id "
+            "where f.archived = 0 and t.archived = 0 and a.from_type = ? and a.to_type = ?",
+            (table, to, inverse, own, to, table)).fetchall()
+    return links
+
+
+def _live_links(warehouse: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], list[Link]]:
+    return {(table, to): warehouse.execute(
+        "select from_id, to_id, type_id, category from raw_hubspot.associations where "
+        "from_type = ? and to_type = ? and removed_at is null", [table, to]).fetchall()
+        for table, to in PAIRS}
+
+
+def _assert_links_equal(warehouse: duckdb.DuckDBPyConnection, store: sqlite3.Connection
+                        ) -> None:
+    """Per pair type: as many live rows as HubSpot's links (no duplicates), and the same ones."""
+    loaded, expected = _live_links(warehouse), _store_links(store)
+    for pair in PAIRS:
+        assert len(loaded[pair]) == len(expected[pair]), pair
+        assert set(loaded[pair]) == set(expected[pair]), pair
+
+
 def test_full_load_reproduces_the_crm_then_an_identical_rerun_loads_nothing(
         first_load: FirstLoad, loaded: Path, hubspot: SandboxThread, small_firm: Path) -> None:
     store = sqlite3.connect(small_firm / "hubspot.sqlite")
@@ -182,9 +231,96 @@ def test_full_load_reproduces_the_crm_then_an_identical_rerun_loads_nothing(
     hubspot.state.stats.reset()
     again, _ = _run(_pipeline(loaded), hubspot, loaded)
     assert _data_rows(again) == dict.fromkeys(OBJECTS, 0)
+    assert "associations" not in again  # nothing re-read, no pass due: no association call
     calls = hubspot.state.stats.requests["hubspot"]
     assert calls["POST /crm/v3/objects/deals/search"] == 1  # later runs search, one page each
     assert calls["GET /crm/v3/objects/deals"] == 1  # and list only the archived records
+    assert not [call for call in calls if "/crm/v4/" in call]
+
+
+def test_full_load_reads_every_association_between_live_records(
+        first_load: FirstLoad, small_firm: Path) -> None:
+    store = sqlite3.connect(small_firm / "hubspot.sqlite")
+    with _warehouse(first_load.lake) as warehouse:
+        _assert_links_equal(warehouse, store)
+        assert all(_live_links(warehouse).values())  # every pair type has some
+        assert warehouse.execute("select count(*) from raw_hubspot.associations where "
+                                 "removed_at is not null or first_seen_at is null"
+                                 ).fetchone() == (0,)
+        assert first_load.tally.tables["associations"].received == first_load.counts[
+            "associations"]  # every record had its links (no marker rows)
+
+
+def test_associations_added_or_removed_in_hubspot_end_up_live_or_marked(
+        loaded: Path, hubspot: SandboxThread, small_firm: Path) -> None:
+    store = sqlite3.connect(small_firm / "hubspot.sqlite")
+    links = _store_links(store)
+    contacts = links[("contacts", "companies")]
+    kept = contacts[0][0]
+    dropped, dropped_company = next(link[:2] for link in contacts if link[0] != kept)
+    added = next(c for c in _ids(store, "companies", 20)
+                 if (kept, c) not in {link[:2] for link in contacts})
+    invoice, deal = links[("erp_invoices", "deals")][0][:2]
+    invoice_links = {(to, link[1], (to, link[1]) == ("deals", deal))
+                     for (table, to), found in links.items() if table == "erp_invoices"
+                     for link in found if link[0] == invoice}
+    archived, archived_company = next(
+        link[:2] for link in links[("deals", "companies")] if link[0] != deal)
+    # Added through the v4 API (it does not move the contact's modification time). The
+    # emulator has no v4 removal (DELETE .../associations/... or batch/archive), so removals
+    # are made in its store; HubSpot's reads then no longer return them, as after a removal.
+    _call(hubspot, "PUT", f"contacts/{kept}/associations/default/companies/{added}",
+          api="crm/v4/objects")
+    with store:
+        store.execute("delete from associations where (from_id, to_id) in ((?, ?), (?, ?))",
+                      (dropped, dropped_company, invoice, deal))
+    # the invoice also changes, so the next run re-reads it; the contacts do not. An archived
+    # deal is never searched again, and HubSpot hides the links to it.
+    _call(hubspot, "PATCH", f"erp_invoices/{invoice}", {"properties": {"amount_paid": "7"}})
+    _call(hubspot, "DELETE", f"deals/{archived}")
+    pipeline = _pipeline(loaded)
+
+    hubspot.state.stats.reset()
+    counts, _ = _run(pipeline, hubspot, loaded, search_settle_s=0)
+    assert _data_rows(counts)["erp_invoices"] == 1
+    calls = hubspot.state.stats.requests["hubspot"]
+    # one batch read per pair type of the re-read invoice; no pass, so no list of contact ids
+    assert {c: n for c, n in calls.items() if "/crm/v4/" in c} == {
+        "POST /crm/v4/associations/2-9001/companies/batch/read": 1,
+        "POST /crm/v4/associations/2-9001/deals/batch/read": 1}
+    assert calls["GET /crm/v3/objects/contacts"] == 1  # the archived list only
+    with _warehouse(loaded) as warehouse:
+        # the invoice's deal link ended (a marker did it when no deal is left; markers are
+        # not loaded), its other links stay live
+        assert set(warehouse.execute(
+            "select to_type, to_id, removed_at is not null from raw_hubspot.associations "
+            "where from_type = 'erp_invoices' and from_id = ?", [invoice]).fetchall()
+                   ) == invoice_links
+        assert warehouse.execute("select count(*) from raw_hubspot.associations where "
+                                 "removed_at is not null").fetchone() == (1,)
+
+    # the periodic full pass (due every run with 0 days) finds what no record change showed
+    hubspot.state.stats.reset()
+    _run(pipeline, hubspot, loaded, association_pass_days=0)
+    assert hubspot.state.stats.requests["hubspot"]["GET /crm/v3/objects/contacts"] == 2
+    now = _store_links(store)
+    ended = {(pair, link[:2]) for pair in PAIRS for link in set(links[pair]) - set(now[pair])}
+    # the removed links, and the archived deal's own link, which only the pass's marker for
+    # the whole pair type can end (the invoices' links to the deal end too)
+    assert {(("contacts", "companies"), (dropped, dropped_company)),
+            (("erp_invoices", "deals"), (invoice, deal)),
+            (("deals", "companies"), (archived, archived_company))} <= ended
+    with _warehouse(loaded) as warehouse:
+        _assert_links_equal(warehouse, store)
+        assert {((table, to), (f, t)) for table, to, f, t, later in warehouse.execute(
+            "select from_type, to_type, from_id, to_id, first_seen_at < removed_at from "
+            "raw_hubspot.associations where removed_at is not null").fetchall()
+            if later} == ended
+        assert warehouse.execute(
+            "select count(*) from raw_hubspot.associations where from_type = 'contacts' and "
+            "from_id = ? and to_id = ? and removed_at is null", [kept, added]).fetchone() == (1,)
+        assert warehouse.execute("select count(*) from raw_hubspot.associations where "
+                                 "to_id is null").fetchone() == (0,)
 
 
 def test_incremental_run_after_edits_loads_exactly_the_changed_and_archived_records(
@@ -316,3 +452,58 @@ def test_malformed_records_are_quarantined_with_a_reason_and_drift_adds_a_column
             drift = warehouse.execute(
                 f"select distinct hs_pslake_drift_score from raw_hubspot.{table}").fetchall()
             assert drift == [("42",)], table
+        # a quarantined record's associations are read too, into their own table
+        assert {r[0] for r in warehouse.execute(
+            "select distinct table_name from raw_hubspot.quarantine").fetchall()} == set(OBJECTS)
+        assert broken["deals"] <= {r[0] for r in warehouse.execute(
+            "select from_id from raw_hubspot.associations where from_type = 'deals'").fetchall()}
+
+
+class _CannedPortal:
+    """Batch read answers HubSpot can give and the emulator does not (paging, other errors)."""
+
+    def __init__(self, answers: list[dict[str, Any]]) -> None:
+        self.answers = answers
+        self.asked: list[list[dict[str, str]]] = []
+
+    def associations(self, table: str, to_table: str, inputs: list[dict[str, str]]) -> bytes:
+        self.asked.append(inputs)
+        return orjson.dumps(self.answers.pop(0))
+
+
+def _to(*to_ids: int) -> list[dict[str, Any]]:
+    return [{"toObjectId": i, "associationTypes": [
+        {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]} for i in to_ids]
+
+
+@pytest.mark.unit
+def test_batch_read_follows_paging_marks_empty_records_and_leaves_failed_ones_alone() -> None:
+    portal = _CannedPortal([
+        {"results": [{"from": {"id": "1"}, "to": _to(10), "paging": {"next": {"after": "a"}}},
+                     {"from": {"id": "2"}, "to": _to(20), "paging": {"next": {"after": "b"}}}],
+         "errors": [
+             # 3: HubSpot's answer for a record without associations
+             {"category": "OBJECT_NOT_FOUND", "subCategory": NO_ASSOCIATIONS,
+              "context": {"fromObjectId": ["3"]}},
+             # 4: any other error; its rows stay as they are
+             {"category": "RATE_LIMITS", "message": "busy", "context": {"fromObjectId": ["4"]}}]},
+        # 5 is left out without an error: none either. 2 fails on its second page.
+        {"results": [{"from": {"id": "1"}, "to": _to(11)}],
+         "errors": [{"category": "RATE_LIMITS", "message": "busy",
+                     "context": {"fromObjectId": ["2"]}}]},
+    ])
+    tally = TableTally("associations")
+    reader = _AssociationReader(portal, tally, batch_size=5)  # type: ignore[arg-type]
+    tables = list(reader.read("contacts", [1, 2, 3, 4, 5]))
+    rows = {(r["from_id"], r["to_id"]) for t in tables for r in t.to_pylist()}
+    assert rows == {(1, 10), (1, 11), (3, None), (5, None)}  # None: a marker
+    assert portal.asked[1] == [{"id": "1", "after": "a"}, {"id": "2", "after": "b"}]
+    assert tally.received == 2 and tally.pages == 2
+    assert "no answer for 2 records" in tally.notes[0]
+    # the failed records are not counted as read: a full pass in the same run asks again
+    portal.answers.append({"results": [{"from": {"id": "2"}, "to": _to(20)},
+                                       {"from": {"id": "4"}, "to": _to(40)}]})
+    again = list(reader.read("contacts", [1, 2, 3, 4, 5]))
+    assert portal.asked[2] == [{"id": "2"}, {"id": "4"}]
+    assert {(r["from_id"], r["to_id"]) for t in again for r in t.to_pylist()} == {
+        (2, 20), (4, 40)}
