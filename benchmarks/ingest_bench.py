@@ -9,6 +9,7 @@ run: the pages of the big tables are saved to disk as the vendors serve them, an
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import sys
 import time
@@ -101,7 +102,7 @@ def _change_time_entries(store: Path, share: float) -> int:
     con = sqlite3.connect(store / "harvest.sqlite")
     try:
         total = con.execute("select count(*) from time_entries").fetchone()[0]
-        every = max(int(round(1 / share)), 1)
+        every = max(round(1 / share), 1)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         changed = con.execute(
             "update time_entries set notes = coalesce(notes, '') || ' (edited)', updated_at = ? "
@@ -134,6 +135,7 @@ def ingestion(ctx: Context) -> list[Figure]:
             t["received"] for t in d["tables"].values())} for v, d in report["vendors"].items()}
 
         pages = ctx.work / f"pages-{ctx.size}"
+        shutil.rmtree(pages, ignore_errors=True)
         saved = _save_pages(endpoints, pages)
         limit_run = run_measured([sys.executable, "-c", _READ_JSON, str(pages)])
         if limit_run.returncode != 0:

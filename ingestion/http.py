@@ -197,7 +197,7 @@ class TailLinkPaginator(BasePaginator):
             links = orjson.loads(body).get("links") or {}
             url = links.get("next")
         else:
-            url = match.group(2).decode().replace("\\/", "/") if match.group(2) else None
+            url = orjson.loads(b'"' + match.group(2) + b'"') if match.group(2) else None
         self._next_url = url
         self._has_next_page = bool(url)
 

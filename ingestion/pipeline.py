@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -140,10 +141,25 @@ def _incremental_done(pipeline: dlt.Pipeline, vendor: str, table: str) -> bool:
     return any(c.get("last_value") is not None for c in cursors.values())
 
 
+def open_warehouse(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """Connect to the warehouse, or say in one line that another process holds it."""
+    try:
+        return duckdb.connect(str(warehouse))
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        holder = re.search(r"PID (\d+)", str(exc))
+        raise PslakeError(
+            f"the warehouse {warehouse} is in use by another process"
+            + (f" (pid {holder.group(1)})" if holder else "")
+            + "; wait for it to finish (a running `pslake ingest`, `transform` or a SQL client)"
+        ) from None
+
+
 def _table_counts(warehouse: Path, dataset: str) -> dict[str, int]:
     if not warehouse.exists():
         return {}
-    con = duckdb.connect(str(warehouse))
+    con = open_warehouse(warehouse)
     try:
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
@@ -160,7 +176,7 @@ def _known_harvest_ids(warehouse: Path, since: dt.date) -> dict[str, set[int]]:
 
     if not warehouse.exists():
         return {}
-    con = duckdb.connect(str(warehouse))
+    con = open_warehouse(warehouse)
     try:
         present = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables "
@@ -307,21 +323,19 @@ def ingest(
     result.runs = runs
     before = {r.vendor: _table_counts(result.warehouse, f"raw_{r.vendor}") for r in runs}
     pipelines = {r.vendor: _pipeline(r.vendor, root) for r in runs}
-    for r in runs:  # a killed run's package is loaded first: its cursor already moved
-        p = pipelines[r.vendor]
-        if p.has_pending_data:
-            say(f"{r.vendor}: finishing the load a previous run left pending")
-            p.normalize()
-            p.load()
-            r.finished_pending = 1
-    if any(r.finished_pending for r in runs):
-        before = {r.vendor: _table_counts(result.warehouse, f"raw_{r.vendor}") for r in runs}
 
     def one(run: VendorRun) -> None:
         spec = SPECS[run.vendor]
         pipeline = pipelines[run.vendor]
         t0 = time.monotonic()
         try:
+            if pipeline.has_pending_data:  # a killed run's package first: its cursor moved
+                say(f"{run.vendor}: finishing the load a previous run left pending")
+                with load_lock:
+                    pipeline.normalize()
+                    pipeline.load().raise_on_failed_jobs()
+                    before[run.vendor] = _table_counts(result.warehouse, f"raw_{run.vendor}")
+                run.finished_pending = 1
             source = _source(spec, run.settings, run, root, full_refresh, pipeline, http,
                              deletion_window_days, scan_hours)
             say(f"{run.vendor}: extracting from {run.settings.base_url}"
@@ -378,7 +392,7 @@ def _tick(runs: list[VendorRun], say: Progress, stop: threading.Event) -> None:
     while not stop.wait(TICK_S):
         parts = []
         for r in runs:
-            received = sum(t.received for t in r.tally.tables.values())
+            received = sum(t.received for t in list(r.tally.tables.values()))
             parts.append(f"{r.vendor} {received:,} records / {r.tally.calls.calls:,} calls")
         say("  ... " + "; ".join(parts))
 
@@ -397,6 +411,10 @@ def _fill(run: VendorRun, counts: Mapping[str, int], before: Mapping[str, int],
             raise PslakeError(f"{run.vendor}.{name}: {tally.received} records received but "
                               f"{tally.passed} passed + {tally.quarantined} quarantined")
     run.tally.tables.pop(QUARANTINE_TABLE, None)
+    quarantined = sum(t.quarantined for t in run.tally.tables.values())
+    if counts.get(QUARANTINE_TABLE, 0) != quarantined:  # rows in = loaded + quarantined
+        raise PslakeError(f"{run.vendor}: {quarantined} records quarantined but "
+                          f"{counts.get(QUARANTINE_TABLE, 0)} reached raw_{run.vendor}.quarantine")
 
 
 def as_dict(result: IngestResult) -> dict[str, Any]:

@@ -62,10 +62,13 @@ class SourceTally:
 
 def quarantine_item(table: Any) -> Any:
     """Send an Arrow table of rejected records to the ``quarantine`` table (append only)."""
+    # a table variant: without it dlt would make these hints the resource's own, and every
+    # later batch of the resource would go to the quarantine table
     return dlt.mark.with_hints(
         table,
         dlt.mark.make_hints(table_name=QUARANTINE_TABLE, write_disposition="append",
                             primary_key=[], merge_key=[]),
+        create_table_variant=True,
     )
 
 
@@ -86,20 +89,23 @@ def prefetch(pages: Iterable[bytes], depth: int) -> Iterator[bytes]:
     queue: Queue[tuple[bytes | None, BaseException | None]] = Queue(maxsize=max(depth, 1))
     stop = threading.Event()
 
+    def put(item: tuple[bytes | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.2)
+                return True
+            except Full:
+                continue
+        return False  # the consumer has gone
+
     def fetch() -> None:
         try:
             for body in pages:
-                while not stop.is_set():
-                    try:
-                        queue.put((body, None), timeout=0.2)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+                if not put((body, None)):
                     return
-            queue.put((None, None))
+            put((None, None))
         except BaseException as exc:  # handed to the consumer, which raises it
-            queue.put((None, exc))
+            put((None, exc))
 
     worker = threading.Thread(target=fetch, name="pslake-prefetch", daemon=True)
     worker.start()

@@ -69,11 +69,8 @@ def _resource(client: RawPageClient, contract: Contract, landing: Path, tally: S
             on_cursor_value_missing="include"),
     ) -> Iterator[Any]:
         params = {"per_page": PER_PAGE, "updated_since": _since(updated_at.start_value)}
-        pages = (page[0] for page in client.paginate(name, params=params))
-        # Harvest sends every field of a record, nulls included: sampling the batch's last and
-        # first pages finds every field (see PageBatch)
-        with PageBatch(landing, contract, selector=name, max_pages=batch_pages,
-                       sample_ends=True) as batch:
+        pages = (page[0] for page in client.paginate(name, params=params, data_selector=name))
+        with PageBatch(landing, contract, selector=name, max_pages=batch_pages) as batch:
             yield from pages_to_items(pages, batch, tally.table(name))
 
     return records
@@ -83,7 +80,7 @@ def _id_pages(client: RawPageClient, name: str, window_from: str | None) -> Iter
     params: dict[str, Any] = {"per_page": PER_PAGE}
     if window_from is not None:
         params["from"] = window_from
-    for page in client.paginate(name, params=params):
+    for page in client.paginate(name, params=params, data_selector=name):
         yield page[0]
 
 

@@ -227,7 +227,8 @@ class _Portal:
         """One unpaged answer (schemas, properties, pipelines), fetched once per run."""
         with self._lock:
             if path not in self._bodies:
-                page = next(iter(self.client.paginate(path, paginator=SinglePagePaginator())))
+                page = next(iter(self.client.paginate(path, paginator=SinglePagePaginator(),
+                                                      data_selector="results")))
                 self._bodies[path] = page[0]
             return self._bodies[path]
 
@@ -271,7 +272,8 @@ class _Portal:
         """The raw pages of a list endpoint, following ``paging.next.after``."""
         paginator = JSONResponseCursorPaginator(cursor_path="paging.next.after",
                                                 cursor_param="after")
-        for page in self.client.paginate(path, params=params, paginator=paginator):
+        for page in self.client.paginate(path, params=params, paginator=paginator,
+                                             data_selector="results"):
             yield page[0]
 
     def listed(self, table: str, names: list[str], archived: bool = False) -> Iterator[bytes]:
@@ -298,6 +300,7 @@ class _Portal:
         path = (f"{ASSOCIATIONS_PATH}/{self.object_path(table)}/{self.object_path(to_table)}"
                 "/batch/read")
         page = next(iter(self.client.paginate(path, method="POST", json={"inputs": inputs},
+                                              data_selector="results",
                                               paginator=SinglePagePaginator())))
         body: bytes = page[0]
         return body
@@ -322,6 +325,7 @@ class _Portal:
                        {"propertyName": modified, "operator": "LT", "value": str(cutoff)}]
             body = self._query(table, names, filters)
             raw = next(iter(self.search.paginate(path, method="POST", json=body,
+                                                 data_selector="results",
                                                  paginator=SinglePagePaginator())))
             page = _unread(raw[0], floor, seen)
             yield page.body
@@ -357,6 +361,7 @@ class _Portal:
         filters = [{"propertyName": OBJECTS[table], "operator": "EQ", "value": str(instant)}]
         paginator = _WindowPaginator(self.search_page_size, self.search_window)
         for raw in self.search.paginate(path, method="POST", paginator=paginator,
+                                        data_selector="results",
                                         json=self._query(table, names, filters)):
             page = _unread(raw[0], instant, seen)
             seen.update(str(record.get("id")) for record in page.kept)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from ingestion.http import HttpSettings
 from ingestion.pipeline import IngestResult, format_summary, ingest
 from pslake.cli import app
+from pslake.errors import PslakeError
 from sandbox.server.app import SandboxThread
 
 pytestmark = pytest.mark.integration
@@ -208,3 +209,104 @@ def test_unreachable_vendor_says_which_url_and_what_to_set(tmp_path, monkeypatch
     assert result.errors == [
         "harvest: cannot reach http://127.0.0.1:9 (ConnectionError); "
         "check SOURCES__HARVEST__BASE_URL"]
+
+
+# columns that record when pslake saw a row, not what the vendor holds
+_RUN_COLUMNS = {"_dlt_load_id", "_dlt_id", "detected_at", "first_seen_at", "quarantined_at",
+                "_dlt_valid_from", "_dlt_valid_to"}
+
+
+def _second_data_dir(firm: Path, name: str) -> Path:
+    """Another data folder on the same served firm (its own warehouse and dlt state)."""
+    other = firm.parent / name / "sandbox"
+    other.mkdir(parents=True)
+    (other / "endpoints.json").write_text((firm / "endpoints.json").read_text())
+    return other
+
+
+def _differences(a: Path, b: Path) -> dict[str, int]:
+    """Rows in one warehouse and not the other, per raw table (run-time columns left out)."""
+    out: dict[str, int] = {}
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables where "
+            "table_catalog = 'a' and table_schema in ('raw_hubspot', 'raw_harvest', "
+            "'raw_netsuite') and "
+            "table_name not like '\\_dlt%' escape '\\'").fetchall()
+        assert {t[0] for t in tables} == {"raw_hubspot", "raw_harvest", "raw_netsuite"}
+        for schema, table in tables:
+            columns = ", ".join(f'"{c}"' for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_catalog = 'a' "
+                "and table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table]).fetchall() if c not in _RUN_COLUMNS)
+            x, y = f'a.{schema}."{table}"', f'b.{schema}."{table}"'
+            out[f"{schema}.{table}"] = con.execute(
+                f"select count(*) from ((select {columns} from {x} except all select {columns} "
+                f"from {y}) union all (select {columns} from {y} except all "
+                f"select {columns} from {x}))").fetchone()[0]
+    return out
+
+
+def test_all_three_vendors_with_every_fault_on_load_the_same_data_as_a_clean_run(
+        served_firm, small_firm):
+    clean = ingest(data_dir=small_firm.parent, http=FAST_RETRY)
+    assert not clean.errors, clean.errors
+    faulty_dir = _second_data_dir(small_firm, "faulty")
+    _faults(served_firm, rate_limit=True, error_rate=0.1, reset_rate=0.05, slow_rate=0.05,
+            slow_ms=300, seed=8, retry_after_format="mixed",
+            limits={"hubspot": {"requests": 10, "window_s": 1, "search_requests": 2},
+                    "harvest": {"requests": 10, "window_s": 1}})
+    faulty = ingest(data_dir=faulty_dir.parent, http=FAST_RETRY)
+    assert not faulty.errors, faulty.errors
+    differences = _differences(small_firm.parent / "warehouse.duckdb",
+                               faulty_dir.parent / "warehouse.duckdb")
+    assert differences and set(differences.values()) == {0}, differences
+    for run in faulty.runs:
+        assert run.tally.calls.retried > 0, run.vendor
+    summary = "\n".join(format_summary(faulty))
+    assert summary.count("retries: none") == 0
+
+
+def test_a_package_a_killed_run_left_behind_is_loaded_first(served_firm, small_firm):
+    import dlt
+
+    from ingestion.harvest import harvest_source
+
+    # a run that died after its extract: the cursor moved, the data is only in dlt's folder
+    data = small_firm.parent
+    pipeline = dlt.pipeline(pipeline_name="pslake_harvest",
+                            destination=dlt.destinations.duckdb(str(data / "warehouse.duckdb")),
+                            dataset_name="raw_harvest", pipelines_dir=str(data / "dlt"))
+    e = served_firm.endpoints["harvest"]
+    pipeline.extract(harvest_source(base_url=e["base_url"], access_token=e["access_token"],
+                                    account_id=e["account_id"],
+                                    landing_dir=str(data / "landing")),
+                     loader_file_format="parquet")
+    assert pipeline.has_pending_data
+    lines: list[str] = []
+    result = ingest(data_dir=data, sources=["harvest"], http=FAST_RETRY, progress=lines.append)
+    assert not result.errors, result.errors
+    assert "harvest: finishing the load a previous run left pending" in lines
+    assert _table(result, "time_entries").loaded == 0  # the cursor had already moved
+    _warehouse_matches_store(small_firm)
+
+
+def test_a_warehouse_held_by_another_process_is_one_line(served_firm, small_firm):
+    import subprocess
+    import sys
+
+    _run(small_firm)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); time.sleep(120)", str(small_firm.parent / "warehouse.duckdb")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(PslakeError, match=r"the warehouse \S+ is in use by another process "
+                                            r"\(pid \d+\); wait for it to finish"):
+            ingest(data_dir=small_firm.parent, sources=["harvest"], http=FAST_RETRY)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -98,16 +98,38 @@ def test_scan_ids_counts_records_without_an_id(tmp_path):
 
 
 @pytest.mark.parametrize("bad_value", [False, True], ids=["one-read", "page-by-page"])
-def test_sampling_the_ends_finds_a_field_that_appears_mid_batch_and_stays(tmp_path, bad_value):
-    pages = [[_entry(p * 10 + i, **({"approval_status": "approved"} if p >= 20 else {}))
-              for i in range(10)] for p in range(40)]
-    if bad_value:  # past the two sampled pages: the batch goes page by page
-        pages[30][2]["hours"] = "eight"
-    with PageBatch(tmp_path, CONTRACT, "time_entries", max_pages=50, sample_ends=True) as batch:
-        for records in pages:
-            batch.add(json.dumps({"time_entries": records}).encode())
-        out = batch.read()
-    assert (out.received, out.n_rows, out.n_quarantined) == (400, 400 - bad_value, bad_value)
-    statuses = {r["id"]: r["approval_status"] for r in out.rows.to_pylist()}
-    assert sum(1 for v in statuses.values() if v == "approved") == 200 - bad_value
-    assert statuses[5] is None
+def test_a_field_seen_on_one_middle_page_only_is_kept(tmp_path, bad_value):
+    # 40 pages of 1,000: past DuckDB's default sample of 32 files and 20,480 records
+    pages = [[_entry(p * 1000 + i) for i in range(1000)] for p in range(40)]
+    pages[25][7]["invoice"] = {"id": 88, "number": "INV-88"}  # null everywhere else
+    pages[33][1]["memo"] = "sparse"  # a key only one record has (SuiteQL omits nulls)
+    if bad_value:
+        pages[36][4]["hours"] = "eight"
+    out = _read(tmp_path, pages)
+    assert (out.received, out.n_rows, out.n_quarantined) == (40_000, 40_000 - bad_value,
+                                                             bad_value)
+    rows = {r["id"]: r for r in out.rows.to_pylist()}
+    assert rows[25_007]["invoice__id"] == 88 and rows[25_007]["invoice__number"] == "INV-88"
+    assert rows[33_001]["memo"] == "sparse" and rows[5]["memo"] is None
+
+
+def test_quarantined_rows_do_not_divert_the_later_batches_of_a_resource(tmp_path):
+    import dlt
+
+    from ingestion.summary import SourceTally, pages_to_items
+
+    tally = SourceTally("harvest")
+    pages = [json.dumps({"time_entries": [_entry(i * 2 + 1, hours="x" if i == 0 else 1),
+                                          _entry(i * 2 + 2)]}).encode() for i in range(4)]
+
+    @dlt.resource(name="time_entries", primary_key="id", write_disposition="merge")
+    def entries():  # type: ignore[no-untyped-def]
+        with PageBatch(tmp_path / "landing", CONTRACT, "time_entries", max_pages=1) as batch:
+            yield from pages_to_items(pages, batch, tally.table("time_entries"))
+
+    pipeline = dlt.pipeline(pipeline_name="divert", pipelines_dir=str(tmp_path / "dlt"),
+                            destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                            dataset_name="raw_test")
+    pipeline.run(entries(), loader_file_format="parquet").raise_on_failed_jobs()
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    assert (counts["time_entries"], counts["quarantine"]) == (7, 1)
