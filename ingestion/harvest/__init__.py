@@ -84,6 +84,14 @@ def _id_pages(client: RawPageClient, name: str, window_from: str | None) -> Iter
         yield page[0]
 
 
+def _is_deleted(client: RawPageClient, name: str, record_id: int) -> bool:
+    """Whether Harvest answers 404 for the record (any other answer: it still exists)."""
+    response = client.get(f"{name}/{record_id}")
+    if response.status_code not in (200, 404):
+        response.raise_for_status()
+    return response.status_code == 404
+
+
 def _deletions(client: RawPageClient, known: Mapping[str, set[int]], landing: Path,
                window_from: str, tally: SourceTally) -> DltResource:
     """Ids the warehouse holds (in scope) that Harvest no longer lists: deleted in Harvest."""
@@ -103,6 +111,8 @@ def _deletions(client: RawPageClient, known: Mapping[str, set[int]], landing: Pa
                 complete = False
                 continue
             gone = sorted(ids - seen)
+            if window is not None:  # out of the window is not gone: a date may have moved
+                gone = [i for i in gone if _is_deleted(client, name, i)]
             tally.table(name).deleted += len(gone)
             if gone:
                 yield [{"resource": name, "id": i, "detected_at": now} for i in gone]

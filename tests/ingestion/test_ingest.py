@@ -96,7 +96,7 @@ def test_incremental_run_picks_up_exactly_the_changed_rows_and_marks_deletions(
     store = sqlite3.connect(small_firm / "harvest.sqlite")
     recent = [r[0] for r in store.execute(
         "select id from time_entries where is_locked = 0 order by spent_date desc, id desc "
-        "limit 4")]
+        "limit 5")]
     for entry_id in recent[:2]:
         r = requests.patch(f"{base}/time_entries/{entry_id}", headers=headers,
                            json={"hours": 3.25, "notes": "changed in the sandbox"}, timeout=10)
@@ -117,9 +117,13 @@ def test_incremental_run_picks_up_exactly_the_changed_rows_and_marks_deletions(
     entries = _table(result, "time_entries")
     assert (entries.loaded, entries.new, entries.updated, entries.deleted) == (3, 1, 2, 0)
     assert any("deletion scan: last" in note for note in result.runs[0].tally.notes)
+    # moved out of the deletion scan's window: no longer listed there, yet not deleted
+    r = requests.patch(f"{base}/time_entries/{recent[4]}", headers=headers,
+                       json={"spent_date": "2026-01-05"}, timeout=10)
+    assert r.status_code == 200, r.text
     result = _run(small_firm, deletion_scan_hours=0)
     entries = _table(result, "time_entries")
-    assert (entries.loaded, entries.deleted) == (0, 1)
+    assert (entries.loaded, entries.updated, entries.deleted) == (1, 1, 1)
     with duckdb.connect(str(small_firm.parent / "warehouse.duckdb"), read_only=True) as wh:
         changed = wh.execute("select id, hours, notes from raw_harvest.time_entries "
                              "where id in (?, ?) order by id", recent[:2]).fetchall()
