@@ -13,11 +13,13 @@ things around it:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import orjson
@@ -205,6 +207,22 @@ class TailLinkPaginator(BasePaginator):
         """Point the request at the next URL (it carries every parameter)."""
         request.url = self._next_url
         request.params = {}
+
+
+def server_time(response: Response, margin_s: float = 1.0) -> str:
+    """The vendor's clock at a response (its ``Date`` header), less a margin, as ISO text.
+
+    Reads bounded by it never move a cursor past a change made while the read went on: the
+    ``Date`` has second precision, as the vendors' modification times do.
+    """
+    stamp = response.headers.get("Date")
+    try:
+        now = parsedate_to_datetime(stamp) if stamp else dt.datetime.now(dt.UTC)
+    except (TypeError, ValueError):
+        now = dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    return (now - dt.timedelta(seconds=margin_s)).isoformat()
 
 
 def bearer(token: str) -> AuthBase:

@@ -67,6 +67,7 @@ class Batch:
     quarantined: pa.Table | None
     received: int
     max_key: Any = None  # the largest first primary-key value seen, valid or not (keyset paging)
+    deferred: int = 0  # records changed after ``PageBatch.until``: left for the next run
 
     @property
     def n_rows(self) -> int:
@@ -100,7 +101,8 @@ def _merge(batches: list[Batch]) -> Batch:
 
     keys = [b.max_key for b in batches if b.max_key is not None]
     return Batch(concat([b.rows for b in batches]), concat([b.quarantined for b in batches]),
-                 sum(b.received for b in batches), max(keys) if keys else None)
+                 sum(b.received for b in batches), max(keys) if keys else None,
+                 sum(b.deferred for b in batches))
 
 
 def _conflicts_as_text(table: pa.Table, all_tables: list[pa.Table]) -> pa.Table:
@@ -180,6 +182,8 @@ class PageBatch:
         self.contract = contract
         self.selector = selector
         self.max_pages = max_pages
+        # cursor values above this (ISO text) are left for the next run; see ``defer_after``
+        self.until: str | None = None
         self._files: list[Path] = []
         self._seq = 0
         self._con = duckdb.connect(config={"threads": 2, "memory_limit": MEMORY_LIMIT})
@@ -261,8 +265,17 @@ class PageBatch:
             max_key = _scalar(con, f"SELECT max(TRY_CAST({key_expr} AS BIGINT)) FROM raw")
         reason = ("concat_ws('; ', " + ", ".join(failures) + ")") if failures else "NULL"
         bad = f"(({reason}) <> '')" if failures else "false"
+        later = "false"
+        deferred = 0
+        if self.until is not None and self.contract.cursor:
+            # changed after the run began: the next run reads it, so the cursor cannot pass
+            # an earlier record's change made while this run was reading
+            cursor = self._typed_or_null(self.contract.cursor, fields)
+            later = f"coalesce(({cursor}) > {_lit(self.until)}, false)"
+            deferred = int(_scalar(con, f"SELECT count(*) FROM raw WHERE {later}"))
         rows = _keys_required(
-            con.sql(f"SELECT {select} FROM raw WHERE NOT {bad}").to_arrow_table(),
+            con.sql(f"SELECT {select} FROM raw WHERE NOT {bad} AND NOT {later}"
+                    ).to_arrow_table(),
             self.contract.primary_key)
         quarantined = None
         if failures:
@@ -271,10 +284,12 @@ class PageBatch:
             q = con.sql(
                 f"SELECT {_lit(self.contract.table)} AS table_name, {keys}, "
                 f"{reason} AS reason, CAST(to_json(r) AS VARCHAR) AS record, "
-                f"now() AS quarantined_at FROM raw WHERE {bad}").to_arrow_table()
+                f"now() AS quarantined_at FROM raw WHERE {bad} AND NOT {later}"
+            ).to_arrow_table()
             quarantined = q if q.num_rows else None
         con.execute("DROP TABLE raw").fetchall()  # do not hold a batch between reads
-        return Batch(rows if rows.num_rows else None, quarantined, int(received), max_key)
+        return Batch(rows if rows.num_rows else None, quarantined, int(received), max_key,
+                     deferred)
 
     def _key_columns(self) -> list[str]:
         cols = list(self.contract.primary_key)

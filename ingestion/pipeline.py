@@ -407,9 +407,12 @@ def _fill(run: VendorRun, counts: Mapping[str, int], before: Mapping[str, int],
         grown = after.get(name, 0) - (0 if full_refresh else before.get(name, 0))
         tally.new = min(max(grown, 0), tally.loaded)
         tally.updated = max(tally.loaded - tally.new, 0)
-        if tally.received != tally.passed + tally.quarantined:
+        if tally.received != tally.passed + tally.quarantined + tally.deferred:
             raise PslakeError(f"{run.vendor}.{name}: {tally.received} records received but "
-                              f"{tally.passed} passed + {tally.quarantined} quarantined")
+                              f"{tally.passed} passed + {tally.quarantined} quarantined + "
+                              f"{tally.deferred} deferred")
+        if tally.deferred:
+            tally.notes.append(f"{tally.deferred} record(s) changed during the run: next run")
     run.tally.tables.pop(QUARANTINE_TABLE, None)
     quarantined = sum(t.quarantined for t in run.tally.tables.values())
     if counts.get(QUARANTINE_TABLE, 0) != quarantined:  # rows in = loaded + quarantined

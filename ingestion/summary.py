@@ -20,7 +20,9 @@ class TableTally:
     """One raw table in one run.
 
     ``received`` counts records read from the vendor; ``passed`` those that met the contract;
-    ``quarantined`` those that did not. ``loaded``, ``new`` and ``updated`` come from the
+    ``quarantined`` those that did not; ``deferred`` those changed after the run began, which
+    the next run reads (so the cursor never passes a change made while the run was reading).
+    ``loaded``, ``new`` and ``updated`` come from the
     warehouse after the load (dlt drops rows its incremental cursor has already loaded, so
     ``loaded`` may be below ``passed``).
     """
@@ -29,6 +31,7 @@ class TableTally:
     received: int = 0
     passed: int = 0
     quarantined: int = 0
+    deferred: int = 0
     pages: int = 0
     deleted: int = 0
     loaded: int = 0
@@ -42,6 +45,7 @@ class TableTally:
         self.received += batch.received
         self.passed += batch.n_rows
         self.quarantined += batch.n_quarantined
+        self.deferred += batch.deferred
 
 
 @dataclass

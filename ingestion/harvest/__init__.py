@@ -31,6 +31,7 @@ from ingestion.http import (
     RawPageClient,
     TailLinkPaginator,
     bearer,
+    server_time,
     vendor_session,
 )
 from ingestion.pages import Contract, PageBatch, scan_ids
@@ -69,9 +70,15 @@ def _resource(client: RawPageClient, contract: Contract, landing: Path, tally: S
             on_cursor_value_missing="include"),
     ) -> Iterator[Any]:
         params = {"per_page": PER_PAGE, "updated_since": _since(updated_at.start_value)}
-        pages = (page[0] for page in client.paginate(name, params=params, data_selector=name))
         with PageBatch(landing, contract, selector=name, max_pages=batch_pages) as batch:
-            yield from pages_to_items(pages, batch, tally.table(name))
+
+            def pages() -> Iterator[bytes]:
+                for page in client.paginate(name, params=params, data_selector=name):
+                    if batch.until is None:  # the server's clock when the read began
+                        batch.until = server_time(page.response, margin_s=1)
+                    yield page[0]
+
+            yield from pages_to_items(pages(), batch, tally.table(name))
 
     return records
 

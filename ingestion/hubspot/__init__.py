@@ -379,7 +379,7 @@ class _Portal:
 
 
 def _items(pages: Iterator[bytes], contract: Contract, landing: Path, tally: TableTally,
-           batch_pages: int = BATCH_PAGES) -> Iterator[Any]:
+           batch_pages: int = BATCH_PAGES, until: str | None = None) -> Iterator[Any]:
     """Pages through a :class:`PageBatch`, opened only once a page holds records.
 
     Most incremental runs find nothing archived and nothing changed; their empty pages are
@@ -392,6 +392,7 @@ def _items(pages: Iterator[bytes], contract: Contract, landing: Path, tally: Tab
     else:
         return
     with PageBatch(landing, contract, selector="results", max_pages=batch_pages) as batch:
+        batch.until = until
         yield from pages_to_items(chain([body], pages), batch, tally)
 
 
@@ -405,12 +406,16 @@ def _objects(portal: _Portal, table: str, landing: Path, tally: SourceTally,
     ) -> Iterator[Any]:
         contract, names = portal.contract(table)
         since = _ms(updated.start_value)
+        until = None
         if since is None:  # first load: no cursor yet
             portal.listed_in_full.add(table)
+            # what changes while the list is read is left to the next run's search, so the
+            # cursor cannot pass an earlier record's change made during the read
+            until = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=portal.settle_s)).isoformat()
             pages = portal.listed(table, names)
         else:
             pages = portal.changed(table, names, since, tally.table(table))
-        yield from _items(pages, contract, landing, tally.table(table), batch_pages)
+        yield from _items(pages, contract, landing, tally.table(table), batch_pages, until)
 
     return records
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ def test_incremental_run_picks_up_exactly_the_changed_rows_and_marks_deletions(
                             "spent_date": "2026-11-16", "hours": 1.5})
     assert r.status_code == 201, r.text
     created = r.json()["id"]
+    time.sleep(2)  # a run leaves what changed in its own first second to the next run
 
     # the deletion scan is not due yet (it ran with the full load): changes load, marks wait
     result = _run(small_firm, deletion_scan_hours=24)
@@ -121,6 +123,7 @@ def test_incremental_run_picks_up_exactly_the_changed_rows_and_marks_deletions(
     r = requests.patch(f"{base}/time_entries/{recent[4]}", headers=headers,
                        json={"spent_date": "2026-01-05"}, timeout=10)
     assert r.status_code == 200, r.text
+    time.sleep(2)
     result = _run(small_firm, deletion_scan_hours=0)
     entries = _table(result, "time_entries")
     assert (entries.loaded, entries.updated, entries.deleted) == (1, 1, 1)

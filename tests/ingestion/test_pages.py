@@ -133,3 +133,16 @@ def test_quarantined_rows_do_not_divert_the_later_batches_of_a_resource(tmp_path
     pipeline.run(entries(), loader_file_format="parquet").raise_on_failed_jobs()
     counts = pipeline.last_trace.last_normalize_info.row_counts
     assert (counts["time_entries"], counts["quarantine"]) == (7, 1)
+
+
+def test_records_changed_after_the_run_began_are_deferred_not_loaded(tmp_path):
+    pages = [[_entry(1, updated_at="2026-11-03T10:00:00Z"),
+              _entry(2, updated_at="2026-11-03T10:00:05Z"),
+              _entry(3, updated_at="2026-11-03T10:00:06Z", hours="bad")]]
+    with PageBatch(tmp_path, CONTRACT, "time_entries") as batch:
+        batch.until = "2026-11-03T10:00:04+00:00"
+        for records in pages:
+            batch.add(json.dumps({"time_entries": records}).encode())
+        out = batch.read()
+    assert (out.received, out.n_rows, out.n_quarantined, out.deferred) == (3, 1, 0, 2)
+    assert out.rows.to_pylist()[0]["id"] == 1
