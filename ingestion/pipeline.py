@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dlt
 import duckdb
@@ -197,6 +198,17 @@ def _known_harvest_ids(warehouse: Path, since: dt.date) -> dict[str, set[int]]:
         con.close()
 
 
+def safe_url(url: str) -> str:
+    """A URL without any ``user:password@`` part, fit for messages and reports."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
 def _scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret:
@@ -211,7 +223,7 @@ def explain(vendor: Vendor, vs: VendorSettings, exc: BaseException) -> str:
     while cause is not None:
         if isinstance(cause, requests.HTTPError) and cause.response is not None:
             status = cause.response.status_code
-            url = cause.response.url.split("?")[0]
+            url = safe_url(cause.response.url.split("?")[0])
             if status in (401, 403):
                 return (f"{vendor}: {url} refused the credentials (HTTP {status}); check "
                         f"{env_name(vendor, 'access_token')}"
@@ -223,7 +235,8 @@ def explain(vendor: Vendor, vs: VendorSettings, exc: BaseException) -> str:
         if isinstance(cause, requests.ConnectionError | requests.Timeout):
             hint = ("is `pslake sandbox serve` running?" if vs.origin == "sandbox"
                     else f"check {env_name(vendor, 'base_url')}")
-            return f"{vendor}: cannot reach {vs.base_url} ({type(cause).__name__}); {hint}"
+            return (f"{vendor}: cannot reach {safe_url(vs.base_url)} ({type(cause).__name__}); "
+                    f"{hint}")
         if isinstance(cause, PslakeError):
             return str(cause)
         root = cause
@@ -338,7 +351,7 @@ def ingest(
                 run.finished_pending = 1
             source = _source(spec, run.settings, run, root, full_refresh, pipeline, http,
                              deletion_window_days, scan_hours)
-            say(f"{run.vendor}: extracting from {run.settings.base_url}"
+            say(f"{run.vendor}: extracting from {safe_url(run.settings.base_url)}"
                 + (" (full refresh)" if full_refresh else ""))
             pipeline.extract(source, refresh="drop_sources" if full_refresh else None,
                              loader_file_format="parquet")
@@ -427,7 +440,7 @@ def as_dict(result: IngestResult) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "vendors": {
             run.vendor: {
-                "base_url": run.settings.base_url,
+                "base_url": safe_url(run.settings.base_url),
                 "seconds": round(run.seconds, 3),
                 "error": run.error,
                 "calls": run.tally.calls.calls,
