@@ -9,11 +9,12 @@ Pages are not parsed in Python: their bytes are batched and parsed by DuckDB int
 break the contract go to ``raw_netsuite.quarantine`` with the reason.
 
 Paging. SuiteQL answers 400 once ``offset + limit`` passes 100,000 rows, and serves deep offsets
-ever more slowly, so a table keyed by one column is read by keyset: each page is a fresh
-``... AND t.id > :last ORDER BY t.id`` from the last key of the page before (read from its tail
-bytes). A table whose key has more than one column (``previoustransactionlink``) pages by offset
-in windows of up to the cap, the next window on its first key column with ``>=``, so a group cut
-by the cap is read again whole (the merge keeps one copy).
+ever more slowly, so a table keyed by one column is read in keyset windows of 10,000 rows: a
+window is walked by offset, and the next one is a fresh ``... AND t.id > :last ORDER BY t.id``
+from the last key of the window's last page (read from its tail bytes). A table whose key has
+more than one column (``previoustransactionlink``) pages by offset in windows, the next window on
+its first key column with ``>=``, so a group cut by a window is read again whole (the merge keeps
+one copy).
 
 Each run first asks for the table's latest modification and reads nothing modified after it.
 A record changed while a long walk is under way is then left to the next run instead of being
@@ -67,13 +68,14 @@ logger = logging.getLogger(__name__)
 
 
 class SuiteQLPaginator(BasePaginator):
-    """Paging of one SuiteQL query (POST): by key where it can, else by offset within a window.
+    """Paging of one SuiteQL query (POST): by offset within a window, by key between windows.
 
-    With ``key`` and ``query`` (a single-column key), each next page is a fresh query for keys
-    past the last one on the page (``query(last_key)``, offset 0): no deep offsets, which SuiteQL
-    serves ever more slowly and refuses past 100,000 rows. The last key is read from the page's
-    tail bytes. Otherwise (or if the key cannot be found) pages go by offset within a window of
-    at most ``max_rows`` rows, and after the last page ``capped`` tells whether rows remain.
+    Pages go by offset within a window of at most ``max_rows`` rows. With ``key`` and ``query``
+    (a single-column key), the next window is a fresh query for keys past the last one on the
+    window's last page (``query(last_key)``, offset 0), read from that page's tail bytes: no
+    deep offsets, which SuiteQL serves ever more slowly and refuses past 100,000 rows, and one
+    ``totalResults`` count per window rather than per page. Otherwise (or if the key cannot be
+    found) the window ends, and ``capped`` tells whether rows remain.
     ``hasMore`` is read from the first bytes of the body, where NetSuite puts it before the
     ``items``, or from the bytes after the last ``]``; only an envelope shaped otherwise is
     parsed whole.
@@ -106,7 +108,8 @@ class SuiteQLPaginator(BasePaginator):
         """Read ``hasMore`` and where the next page starts."""
         body = response.content
         more = self.has_more(body)
-        if more and self._key is not None and self._query is not None:
+        window_full = self.offset + 2 * self.limit > self.max_rows
+        if more and window_full and self._key is not None and self._query is not None:
             last = self.last_key(body)
             if last is not None:
                 self._next_q = self._query(last)

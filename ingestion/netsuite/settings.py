@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 PAGE_SIZE = 1000  # SuiteQL's largest page
 MAX_RESULTS = 100_000  # SuiteQL answers 400 once offset + limit passes this
-WINDOW_ROWS = MAX_RESULTS  # rows one keyset window walks by offset before the next window
+# rows one keyset window walks by offset before the next window: small enough that offsets stay
+# shallow, large enough that SuiteQL counts totalResults (up to 100,000 rows) once per 10 pages
+WINDOW_ROWS = 10_000
 BATCH_PAGES = 50  # 50k records per DuckDB parse
 
 # The cursor: the table's modification date at full precision, selected beside ``t.*`` with
