@@ -12,6 +12,7 @@ field becomes a new column. Nothing is dropped: ``received == len(rows) + len(qu
 from __future__ import annotations
 
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -165,6 +166,11 @@ def _as_text(f: _Field) -> str:
     return f"CAST({f.expr} AS VARCHAR)"
 
 
+def landing_folder(landing_dir: str | None) -> Path:
+    """Where a source's raw pages wait: the runner's folder, else one under the temp folder."""
+    return Path(landing_dir) if landing_dir else Path(tempfile.gettempdir()) / "pslake-landing"
+
+
 class PageBatch:
     """Collect raw pages on disk; parse them as one batch with DuckDB.
 
@@ -204,11 +210,6 @@ class PageBatch:
     def full(self) -> bool:
         """Whether the batch has its pages."""
         return len(self._files) >= self.max_pages
-
-    @property
-    def pending(self) -> int:
-        """Pages waiting for the next read."""
-        return len(self._files)
 
     def add(self, body: bytes) -> None:
         """Keep one page body for the next batch."""

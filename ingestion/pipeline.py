@@ -37,7 +37,14 @@ import requests
 
 from ingestion.http import HttpSettings, RateLimit, RateLimiter
 from ingestion.pages import QUARANTINE_TABLE
-from ingestion.settings import VENDORS, Vendor, VendorSettings, env_name, vendor_settings
+from ingestion.settings import (
+    NEEDS_ACCOUNT,
+    VENDORS,
+    Vendor,
+    VendorSettings,
+    env_name,
+    vendor_settings,
+)
 from ingestion.summary import SourceTally
 from pslake import settings
 from pslake.errors import PslakeError
@@ -65,18 +72,17 @@ class SourceSpec:
     factory: str                    # "module:function"
     bulk: frozenset[str]            # big tables: replace on the first load, merge after
     vendor_limit: RateLimit         # the vendor's documented budget (used for real vendors)
-    needs_account: bool
 
 
 SPECS: dict[Vendor, SourceSpec] = {
     "hubspot": SourceSpec("hubspot", "ingestion.hubspot:hubspot_source", frozenset(),
-                          RateLimit(calls=100, window_s=10.0), needs_account=False),
+                          RateLimit(calls=100, window_s=10.0)),
     "harvest": SourceSpec("harvest", "ingestion.harvest:harvest_source",
                           frozenset({"time_entries", "expenses"}),
-                          RateLimit(calls=100, window_s=15.0), needs_account=True),
+                          RateLimit(calls=100, window_s=15.0)),
     "netsuite": SourceSpec("netsuite", "ingestion.netsuite:netsuite_source",
                            frozenset({"timebill", "transaction", "transactionline"}),
-                           RateLimit(concurrent=5), needs_account=True),
+                           RateLimit(concurrent=5)),
 }
 
 
@@ -90,7 +96,6 @@ class VendorRun:
     limiter: RateLimiter | None
     seconds: float = 0.0
     error: str | None = None
-    finished_pending: int = 0
 
 
 @dataclass
@@ -255,7 +260,7 @@ def _source(spec: SourceSpec, vs: VendorSettings, run: VendorRun, data_dir: Path
         "landing_dir": str(data_dir / DLT_SUBDIR / LANDING_SUBDIR / spec.vendor),
         "tally": run.tally, "limiter": run.limiter, "http": http,
     }
-    if spec.needs_account:
+    if spec.vendor in NEEDS_ACCOUNT:
         kwargs["account_id"] = vs.account_id
     if spec.vendor == "harvest":
         from ingestion.harvest import DELETED, LAST_SCAN
@@ -348,7 +353,6 @@ def ingest(
                     pipeline.normalize()
                     pipeline.load().raise_on_failed_jobs()
                     before[run.vendor] = _table_counts(result.warehouse, f"raw_{run.vendor}")
-                run.finished_pending = 1
             source = _source(spec, run.settings, run, root, full_refresh, pipeline, http,
                              deletion_window_days, scan_hours)
             say(f"{run.vendor}: extracting from {safe_url(run.settings.base_url)}"

@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from queue import Full, Queue
 from typing import Any
 
 import dlt
@@ -85,47 +84,6 @@ def emit(batch: Batch, tally: TableTally) -> Iterator[Any]:
         yield quarantine_item(batch.quarantined)
 
 
-def prefetch(pages: Iterable[bytes], depth: int) -> Iterator[bytes]:
-    """Fetch the next pages in a thread while the caller parses (the GIL is free in both).
-
-    At most ``depth`` pages wait in memory; an error in the fetching thread is raised here.
-    """
-    queue: Queue[tuple[bytes | None, BaseException | None]] = Queue(maxsize=max(depth, 1))
-    stop = threading.Event()
-
-    def put(item: tuple[bytes | None, BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(item, timeout=0.2)
-                return True
-            except Full:
-                continue
-        return False  # the consumer has gone
-
-    def fetch() -> None:
-        try:
-            for body in pages:
-                if not put((body, None)):
-                    return
-            put((None, None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put((None, exc))
-
-    worker = threading.Thread(target=fetch, name="pslake-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            body, error = queue.get()
-            if error is not None:
-                raise error
-            if body is None:
-                return
-            yield body
-    finally:
-        stop.set()
-        worker.join(timeout=5)
-
-
 def pages_to_items(pages: Iterable[bytes], batch: PageBatch, tally: TableTally) -> Iterator[Any]:
     """Feed page bodies through a :class:`PageBatch` and yield what each full batch gives.
 
@@ -133,7 +91,7 @@ def pages_to_items(pages: Iterable[bytes], batch: PageBatch, tally: TableTally) 
     the time dlt spent between its items on other tables.
     """
     clock = time.monotonic()
-    for body in prefetch(pages, depth=batch.max_pages):
+    for body in pages:
         batch.add(body)
         tally.pages += 1
         if batch.full:

@@ -15,7 +15,6 @@ recorded in ``raw_harvest.deleted_records``.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from ingestion.http import (
     server_time,
     vendor_session,
 )
-from ingestion.pages import Contract, PageBatch, scan_ids
+from ingestion.pages import Contract, PageBatch, landing_folder, scan_ids
 from ingestion.summary import SourceTally, pages_to_items
 
 BATCH_PAGES = 50  # 100k time entries per DuckDB parse
@@ -160,7 +159,7 @@ def harvest_source(
         http: Timeout and retry settings.
     """
     tally = tally or SourceTally("harvest")
-    landing = Path(landing_dir) if landing_dir else Path(tempfile.gettempdir()) / "pslake-landing"
+    landing = landing_folder(landing_dir)
     client = _client(base_url, access_token, account_id, tally, limiter, http)
     resources = [_resource(client, contract, landing, tally, batch_pages)
                  for contract in (*REFERENCE.values(), *BIG.values())]

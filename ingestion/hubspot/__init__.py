@@ -92,7 +92,7 @@ from ingestion.hubspot.settings import (
     SEARCH_SETTLE_S,
     SEARCH_WINDOW,
 )
-from ingestion.pages import Contract, PageBatch
+from ingestion.pages import Contract, PageBatch, landing_folder
 from ingestion.summary import SourceTally, TableTally, pages_to_items
 from pslake.errors import PslakeError
 
@@ -737,7 +737,7 @@ def hubspot_source(
             association changes need not move a record's modification time (0: every run).
     """
     tally = tally or SourceTally("hubspot")
-    landing = Path(landing_dir) if landing_dir else Path(".") / ".landing"
+    landing = landing_folder(landing_dir)
     portal = _Portal(
         base_url, _client(base_url, access_token, tally, limiter, http),
         _client(base_url, access_token, tally, _SearchLimiter(limiter) if limiter else None,

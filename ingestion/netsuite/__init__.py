@@ -60,7 +60,7 @@ from ingestion.netsuite.settings import (
     WINDOW_ROWS,
     Table,
 )
-from ingestion.pages import Batch, Contract, PageBatch
+from ingestion.pages import Batch, Contract, PageBatch, landing_folder
 from ingestion.summary import SourceTally, pages_to_items
 from pslake.errors import PslakeError
 
@@ -344,7 +344,7 @@ def netsuite_source(
         window_rows: Rows walked by offset before the next keyset window (at most 100,000).
     """
     tally = tally or SourceTally("netsuite")
-    landing = Path(landing_dir) if landing_dir else Path(".") / ".landing"
+    landing = landing_folder(landing_dir)
     client = _client(base_url, access_token, tally, limiter, http)
     window_rows = min(window_rows, MAX_RESULTS)
     if not 1 <= page_size <= min(window_rows, 1000):

@@ -105,17 +105,24 @@ def _warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def test_full_load_reproduces_every_table_then_a_rerun_loads_nothing(
-        served_firm: SandboxThread, small_firm: Path, tmp_path: Path):
-    pipeline = _pipeline(tmp_path)
-    _load(pipeline, served_firm, tmp_path)
-    store = sqlite3.connect(small_firm / "netsuite.sqlite")
+def _assert_counts_and_checksums(firm: Path, tmp_path: Path, names: Sequence[str]) -> None:
+    """Per table, the count and checksum of the load equal the sandbox store's."""
+    store = sqlite3.connect(firm / "netsuite.sqlite")
     with _warehouse(tmp_path / "warehouse.duckdb") as warehouse:
-        for name in RESOURCES:
+        for name in names:
             checksum = CHECKSUMS[name]
             expected = _row(store, f'select count(*), {checksum} from "{name}"')
             loaded = _row(warehouse, f'select count(*), {checksum} from raw_netsuite."{name}"')
             assert _numbers(loaded) == pytest.approx(_numbers(expected)), name
+
+
+def test_full_load_reproduces_every_table_then_a_rerun_loads_nothing(
+        served_firm: SandboxThread, small_firm: Path, tmp_path: Path):
+    pipeline = _pipeline(tmp_path)
+    _load(pipeline, served_firm, tmp_path)
+    _assert_counts_and_checksums(small_firm, tmp_path, RESOURCES)
+    store = sqlite3.connect(small_firm / "netsuite.sqlite")
+    with _warehouse(tmp_path / "warehouse.duckdb") as warehouse:
         # dates, vendor timestamps (to the minute) and the full-precision cursor, row by row
         expected_rows = set(store.execute(
             "select id, trandate, substr(datecreated, 1, 16), substr(lastmodifieddate, 1, 16), "
@@ -164,13 +171,7 @@ def test_server_errors_and_dropped_connections_are_retried_and_the_load_is_compl
                         max_retry_delay_s=0.05)
     big = ("timebill", "transactionline")
     _load(_pipeline(tmp_path), served_firm, tmp_path, big, tally=tally, http=fast)
-    store = sqlite3.connect(small_firm / "netsuite.sqlite")
-    with _warehouse(tmp_path / "warehouse.duckdb") as warehouse:
-        for name in big:
-            checksum = CHECKSUMS[name]
-            expected = _row(store, f'select count(*), {checksum} from "{name}"')
-            loaded = _row(warehouse, f'select count(*), {checksum} from raw_netsuite."{name}"')
-            assert _numbers(loaded) == pytest.approx(_numbers(expected)), name
+    _assert_counts_and_checksums(small_firm, tmp_path, big)
     retries = tally.calls.retries
     assert any(cause.startswith("5") for cause in retries), retries
     assert any(not cause.isdigit() for cause in retries), retries  # a dropped connection
