@@ -140,10 +140,16 @@ def _limiter(spec: SourceSpec, vs: VendorSettings) -> RateLimiter | None:
     return None
 
 
+def _resource_state(pipeline: dlt.Pipeline, vendor: str, resource: str) -> dict[str, Any]:
+    """A resource's dlt state as the pipeline last committed it (empty before its first run)."""
+    sources = pipeline.state.get("sources", {})
+    state: dict[str, Any] = sources.get(vendor, {}).get("resources", {}).get(resource, {})
+    return state
+
+
 def _incremental_done(pipeline: dlt.Pipeline, vendor: str, table: str) -> bool:
     """Whether a resource already has a cursor (so this is not its first load)."""
-    resources = pipeline.state.get("sources", {}).get(vendor, {}).get("resources", {})
-    cursors = resources.get(table, {}).get("incremental", {})
+    cursors = _resource_state(pipeline, vendor, table).get("incremental", {})
     return any(c.get("last_value") is not None for c in cursors.values())
 
 
@@ -265,8 +271,7 @@ def _source(spec: SourceSpec, vs: VendorSettings, run: VendorRun, data_dir: Path
     if spec.vendor == "harvest":
         from ingestion.harvest import DELETED, LAST_SCAN
 
-        resources = pipeline.state.get("sources", {}).get("harvest", {}).get("resources", {})
-        last = resources.get(DELETED, {}).get(LAST_SCAN)
+        last: str | None = _resource_state(pipeline, "harvest", DELETED).get(LAST_SCAN)
         first = full_refresh or not any(_incremental_done(pipeline, "harvest", name)
                                          for name in spec.bulk)
         age_s = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(last)).total_seconds() \
@@ -275,11 +280,11 @@ def _source(spec: SourceSpec, vs: VendorSettings, run: VendorRun, data_dir: Path
         if due:
             since = dt.date.today() - dt.timedelta(days=deletion_window_days)
             kwargs["known_ids"] = ({} if first else
-                                   _known_harvest_ids(data_dir / WAREHOUSE_FILE, since) or {})
+                                   _known_harvest_ids(data_dir / WAREHOUSE_FILE, since))
             kwargs["deletion_from"] = since.isoformat()
         else:
             run.tally.notes.append(
-                f"deletion scan: last {last[:16]}, next after {deletion_scan_hours:g} h "
+                f"deletion scan: last {str(last)[:16]}, next after {deletion_scan_hours:g} h "
                 f"(SOURCES__HARVEST__DELETION_SCAN_HOURS)")
     source = factory(**kwargs)
     for name in spec.bulk:
