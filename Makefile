@@ -4,13 +4,13 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml Makefile | cksum | cut -d' ' -f1)
 SIZE   ?= medium
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test bench lint soak lock clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock Makefile
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "pslake needs Python 3.11, found " + sys.version.split()[0]'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@rm -f $(VENV)/.installed-*
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml requirements.lock
 	  || $(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . \
 	  || $(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# bytecode now, once: with PYTHONDONTWRITEBYTECODE set, every process would recompile
+	@# dlt, dbt and pandas from source (~5 s per `pslake` command)
+	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	@touch $@
 
 setup: $(STAMP)

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dlt
 import duckdb
 import requests
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from ingestion.http import HttpSettings, RateLimit, RateLimiter
 from ingestion.pages import QUARANTINE_TABLE
@@ -58,6 +59,9 @@ DELETION_SCAN_HOURS = 24.0
 TICK_S = 5.0
 
 # dlt settings pslake always wants (environment names dlt reads; a user's own value wins)
+# The load step's DuckDB: by default it may take 80% of the machine's memory for its buffers,
+# and it keeps insertion order (more memory on big inserts, and raw tables have no order).
+WAREHOUSE_CONFIG = {"memory_limit": "1GB", "preserve_insertion_order": False}
 _DLT_ENV = {
     "DATA_WRITER__DISABLE_COMPRESSION": "true",
     "NORMALIZE__LOADER_FILE_FORMAT": "parquet",
@@ -120,7 +124,8 @@ def warehouse_path(data_dir: Path | None = None) -> Path:
 def _pipeline(vendor: Vendor, data_dir: Path) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=f"pslake_{vendor}",
-        destination=dlt.destinations.duckdb(str(data_dir / WAREHOUSE_FILE)),
+        destination=dlt.destinations.duckdb(DuckDbCredentials(
+            str(data_dir / WAREHOUSE_FILE), global_config=WAREHOUSE_CONFIG)),
         dataset_name=f"raw_{vendor}",
         pipelines_dir=str(data_dir / DLT_SUBDIR),
     )

@@ -18,7 +18,8 @@ import orjson
 import pytest
 import requests
 
-from ingestion.hubspot import _AssociationReader, hubspot_source
+from ingestion.hubspot import hubspot_source
+from ingestion.hubspot.client import AssociationReader
 from ingestion.hubspot.settings import ASSOCIATIONS, NO_ASSOCIATIONS, OBJECTS
 from ingestion.summary import SourceTally, TableTally
 from sandbox.server.app import SandboxThread
@@ -493,7 +494,7 @@ def test_batch_read_follows_paging_marks_empty_records_and_leaves_failed_ones_al
                      "context": {"fromObjectId": ["2"]}}]},
     ])
     tally = TableTally("associations")
-    reader = _AssociationReader(portal, tally, batch_size=5)  # type: ignore[arg-type]
+    reader = AssociationReader(portal, tally, batch_size=5)  # type: ignore[arg-type]
     tables = list(reader.read("contacts", [1, 2, 3, 4, 5]))
     rows = {(r["from_id"], r["to_id"]) for t in tables for r in t.to_pylist()}
     assert rows == {(1, 10), (1, 11), (3, None), (5, None)}  # None: a marker

@@ -17,7 +17,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 import sandbox.server.netsuite as netsuite_emulator
 from ingestion.http import HttpSettings
-from ingestion.netsuite import SuiteQLPaginator, contract, netsuite_source
+from ingestion.netsuite import contract, netsuite_source
+from ingestion.netsuite.client import SuiteQLPaginator
 from ingestion.netsuite.settings import RESOURCES, TABLES
 from ingestion.summary import SourceTally
 from sandbox.server.app import SandboxThread
