@@ -52,7 +52,7 @@ class Table:
     columns: Mapping[str, str] = field(default_factory=dict)
 
 
-def _table(name: str, *ids: str, key: tuple[str, ...] = ("id",),
+def _table(name: str, /, *ids: str, key: tuple[str, ...] = ("id",),
            modified: str = "lastmodifieddate", **columns: str) -> Table:
     return Table(name, key, modified, {**dict.fromkeys(ids, ID), **columns})
 
@@ -91,6 +91,7 @@ TABLES: dict[str, Table] = {t.name: t for t in (
            "custrecord_rc_customer", "custrecord_rc_currency", custrecord_rc_rate=MONEY,
            custrecord_rc_effective_from=DATE, custrecord_rc_effective_to=DATE),
     # NetSuite's own record of deletions (recordtype + recordid): the deletion mark.
-    _table("deletedrecord", "recordid", modified="deleteddate"),
+    _table("deletedrecord", "recordid", modified="deleteddate", recordtype="VARCHAR",
+           name="VARCHAR"),
 )}
 RESOURCES = tuple(TABLES)
