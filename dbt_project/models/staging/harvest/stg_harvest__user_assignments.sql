@@ -1,0 +1,41 @@
+with
+
+source as (
+
+    select * from ({{ loaded_rows('harvest', 'user_assignments') }})
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        cast(id as varchar) as user_assignment_id,
+        cast(project__id as varchar) as project_id,
+        cast(user__id as varchar) as user_id,
+        {{ record_ref('harvest', 'user_assignment', 'id') }} as record_ref,
+
+        ---------- strings
+        'harvest' as source_system,
+
+        ---------- numerics
+        cast(hourly_rate as decimal(18, 6)) as hourly_rate,
+        cast(budget as decimal(18, 4)) as budget,
+
+        ---------- booleans
+        cast(is_project_manager as boolean) as is_project_manager,
+        cast(is_active as boolean) as is_active,
+        cast(use_default_rates as boolean) as is_using_default_rates,
+
+        ---------- timestamps
+        cast(created_at as timestamptz) as created_at,
+        cast(updated_at as timestamptz) as updated_at,
+
+        ---------- dlt
+        _dlt_load_id
+
+    from source
+
+)
+
+select * from renamed
