@@ -8,6 +8,7 @@ run: the pages of the big tables are saved to disk as the vendors serve them, an
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sqlite3
@@ -97,20 +98,37 @@ def _save_pages(endpoints: dict[str, dict[str, str]], folder: Path) -> int:
     return saved
 
 
+def _open_from(store: Path) -> str:
+    """The first day no closed accounting period covers, as of the firm's date."""
+    firm = json.loads((store / "firm.json").read_text())
+    as_of = dt.date.fromisoformat(firm["as_of"])
+    closes_after = firm["rules"]["period_closes_days_after_month_end"]
+    month = as_of.replace(day=1)
+    # last month closes `closes_after` days into this month
+    return (month if as_of.day > closes_after else (month - dt.timedelta(days=1)).replace(
+        day=1)).isoformat()
+
+
 def _change_time_entries(store: Path, share: float) -> int:
-    """Edit a share of the time entries in the store, as people editing timesheets would."""
+    """Edit a share of all time entries, as people editing this period's timesheets would.
+
+    The edits (a note) fall on entries of the open accounting period, so they create no new
+    discrepancy (an entry changed after its period closed would be one) and the reconciliation
+    can still be scored against the manifest after the incremental run.
+    """
     con = sqlite3.connect(store / "harvest.sqlite")
     try:
         total = con.execute("select count(*) from time_entries").fetchone()[0]
-        every = max(round(1 / share), 1)
+        wanted = max(round(total * share), 1)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         changed = con.execute(
             "update time_entries set notes = coalesce(notes, '') || ' (edited)', updated_at = ? "
-            "where id % ? = 0", (stamp, every)).rowcount
+            "where id in (select id from time_entries where spent_date >= ? order by id "
+            "limit ?)", (stamp, _open_from(store), wanted)).rowcount
         con.commit()
     finally:
         con.close()
-    return int(changed if changed >= 0 else total // every)
+    return int(changed)
 
 
 def ingestion(ctx: Context) -> list[Figure]:

@@ -14,13 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import ingest_bench, sandbox_bench
+from benchmarks import ingest_bench, sandbox_bench, transform_bench
 from benchmarks.harness import Benchmark, Context, Figure, print_table, write_results
 
 BENCHMARKS: dict[str, Benchmark] = {
     "generation": sandbox_bench.generation,
     "serving": sandbox_bench.serving,
     "ingestion": ingest_bench.ingestion,
+    "transform": transform_bench.transform,
 }
 
 

@@ -97,10 +97,12 @@ def main(
 def _register() -> None:
     from pslake.ingest_cli import ingest
     from pslake.sandbox_cli import demo, sandbox_app
+    from pslake.transform_cli import transform
 
     app.add_typer(sandbox_app, name="sandbox")
     app.command("demo")(demo)
     app.command("ingest")(ingest)
+    app.command("transform")(transform)
 
 
 _register()

@@ -12,7 +12,7 @@ periods as (
         is_posting,
         is_quarter,
         is_year,
-        is_adjustment,
+        is_adjustment
     from {{ staged('erp', 'accounting_periods') }}
 ),
 
@@ -34,7 +34,7 @@ periods_typed as (
         -- closed as of the run's date: the ERP's flag, or a close date already passed
         coalesce(is_closed, false)
         or coalesce(closed_on_date < {{ as_of_date() }}, false) as is_closed,
-        coalesce(is_posting, false) as is_posting,
+        coalesce(is_posting, false) as is_posting
     from periods
 )
 

@@ -8,7 +8,7 @@ client_map as (
         system_role,
         system_record_id,
         match_method,
-        is_survivor,
+        is_survivor
     from {{ ref('map_client_ids') }}
 ),
 
@@ -21,28 +21,28 @@ erp_customers as (
         company_name,
         website,
         bill_country,
-        created_at,
+        created_at
     from {{ staged('erp', 'customers') }}
 ),
 
 currencies as (
     select
         currency_id,
-        currency_code,
+        currency_code
     from {{ staged('erp', 'currencies') }}
 ),
 
 terms as (
     select
         term_id,
-        term_name,
+        term_name
     from {{ staged('erp', 'terms') }}
 ),
 
 legal_entities as (
     select
         legal_entity_id,
-        erp_subsidiary_id,
+        erp_subsidiary_id
     from {{ ref('dim_legal_entities') }}
 ),
 
@@ -51,7 +51,7 @@ crm_companies as (
         company_id,
         company_name,
         domain,
-        created_at,
+        created_at
     from {{ staged('crm', 'companies') }}
 ),
 
@@ -60,7 +60,7 @@ psa_clients as (
         client_id,
         client_name,
         currency_code,
-        created_at,
+        created_at
     from {{ staged('psa', 'clients') }}
 ),
 
@@ -72,7 +72,7 @@ primary_records as (
         min(case when system_role = 'crm' and is_survivor then system_record_id end)
             as crm_company_id,
         min(case when system_role = 'psa' then system_record_id end) as psa_client_id,
-        count(*) as records_in_systems,
+        count(*) as records_in_systems
     from client_map
     group by 1
 ),
@@ -84,7 +84,7 @@ clients_described as (
             as client_name,
         erp_customers.company_name as legal_name,
         coalesce(crm_companies.domain, {{ normalised_domain('erp_customers.website') }})
-            as domain,
+            as web_domain,
         erp_customers.bill_country as billing_country_code,
         coalesce(currencies.currency_code, psa_clients.currency_code) as currency_code,
         terms.term_name as payment_terms,
@@ -97,7 +97,7 @@ clients_described as (
         primary_records.crm_company_id is not null as has_crm_record,
         primary_records.psa_client_id is not null as has_psa_record,
         least(erp_customers.created_at, crm_companies.created_at, psa_clients.created_at)
-            as created_at,
+            as created_at
     from primary_records
     left join erp_customers
         on primary_records.erp_customer_id = erp_customers.customer_id

@@ -14,7 +14,7 @@ deals as (
         is_archived,
         close_date,
         created_at,
-        updated_at,
+        updated_at
     from {{ staged('crm', 'deals') }}
 ),
 
@@ -22,14 +22,14 @@ stages as (
     select
         deal_stage_id,
         deal_stage_label,
-        is_closed,
+        is_closed
     from {{ staged('crm', 'deal_stages') }}
 ),
 
 engagement_map as (
     select
         engagement_id,
-        system_record_id,
+        system_record_id
     from {{ ref('map_engagement_ids') }}
     where system_role = 'crm'
 ),
@@ -37,11 +37,12 @@ engagement_map as (
 deal_companies as (
     select
         associations.from_id as deal_id,
-        min(client_map.client_id) as client_id,
+        min(client_map.client_id) as client_id
     from {{ staged('crm', 'associations') }} as associations
     inner join {{ ref('map_client_ids') }} as client_map
-        on client_map.system_role = 'crm'
-        and associations.to_id = client_map.system_record_id
+        on
+            client_map.system_role = 'crm'
+            and associations.to_id = client_map.system_record_id
     where
         associations.from_object_type = 'deals'
         and associations.to_object_type = 'companies'
@@ -66,7 +67,7 @@ deals_resolved as (
         deals.close_date,
         coalesce(deals.is_archived, false) as is_archived,
         deals.created_at,
-        deals.updated_at,
+        deals.updated_at
     from deals
     left join stages
         on deals.deal_stage_id = stages.deal_stage_id

@@ -7,7 +7,7 @@ engagement_map as (
     select
         engagement_id,
         system_role,
-        system_record_id,
+        system_record_id
     from {{ ref('map_engagement_ids') }}
 ),
 
@@ -15,7 +15,7 @@ client_map as (
     select
         client_id,
         system_role,
-        system_record_id,
+        system_record_id
     from {{ ref('map_client_ids') }}
 ),
 
@@ -23,7 +23,7 @@ legal_entities as (
     select
         legal_entity_id,
         erp_subsidiary_id,
-        currency_code,
+        currency_code
     from {{ ref('dim_legal_entities') }}
 ),
 
@@ -40,7 +40,7 @@ erp_jobs as (
         estimated_labor_hours,
         start_date,
         end_date,
-        created_at,
+        created_at
     from {{ staged('erp', 'jobs') }}
 ),
 
@@ -54,7 +54,7 @@ psa_projects as (
         is_active,
         start_date,
         end_date,
-        created_at,
+        created_at
     from {{ staged('psa', 'projects') }}
 ),
 
@@ -63,7 +63,7 @@ records_per_engagement as (
         engagement_id,
         max(case when system_role = 'erp' then system_record_id end) as erp_project_id,
         min(case when system_role = 'psa' then system_record_id end) as psa_project_id,
-        min(case when system_role = 'crm' then system_record_id end) as crm_deal_id,
+        min(case when system_role = 'crm' then system_record_id end) as crm_deal_id
     from engagement_map
     group by 1
 ),
@@ -101,18 +101,20 @@ engagements_described as (
         records_per_engagement.erp_project_id,
         records_per_engagement.psa_project_id,
         records_per_engagement.crm_deal_id,
-        coalesce(erp_jobs.created_at, psa_projects.created_at) as created_at,
+        coalesce(erp_jobs.created_at, psa_projects.created_at) as created_at
     from records_per_engagement
     left join erp_jobs
         on records_per_engagement.erp_project_id = erp_jobs.job_id
     left join psa_projects
         on records_per_engagement.psa_project_id = psa_projects.project_id
     left join client_map as erp_clients
-        on erp_clients.system_role = 'erp'
-        and erp_jobs.customer_id = erp_clients.system_record_id
+        on
+            erp_clients.system_role = 'erp'
+            and erp_jobs.customer_id = erp_clients.system_record_id
     left join client_map as psa_clients
-        on psa_clients.system_role = 'psa'
-        and psa_projects.client_id = psa_clients.system_record_id
+        on
+            psa_clients.system_role = 'psa'
+            and psa_projects.client_id = psa_clients.system_record_id
     left join legal_entities
         on erp_jobs.subsidiary_id = legal_entities.erp_subsidiary_id
 )

@@ -10,14 +10,14 @@ subsidiaries as (
         legal_name,
         country,
         is_elimination,
-        is_inactive,
+        is_inactive
     from {{ staged('erp', 'subsidiaries') }}
 ),
 
 currencies as (
     select
         currency_id,
-        currency_code,
+        currency_code
     from {{ staged('erp', 'currencies') }}
 ),
 
@@ -32,7 +32,7 @@ subsidiaries_with_currency as (
         currencies.currency_code,
         subsidiaries.parent_subsidiary_id is null as is_group,
         subsidiaries.is_elimination,
-        subsidiaries.is_inactive,
+        subsidiaries.is_inactive
     from subsidiaries
     left join currencies
         on subsidiaries.currency_id = currencies.currency_id

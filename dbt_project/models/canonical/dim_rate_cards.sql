@@ -13,14 +13,14 @@ rate_cards as (
         bill_rate,
         effective_from_date,
         effective_to_date,
-        is_inactive,
+        is_inactive
     from {{ staged('erp', 'rate_cards') }}
 ),
 
 client_map as (
     select
         client_id,
-        system_record_id,
+        system_record_id
     from {{ ref('map_client_ids') }}
     where system_role = 'erp'
 ),
@@ -28,14 +28,14 @@ client_map as (
 legal_entities as (
     select
         legal_entity_id,
-        erp_subsidiary_id,
+        erp_subsidiary_id
     from {{ ref('dim_legal_entities') }}
 ),
 
 currencies as (
     select
         currency_id,
-        currency_code,
+        currency_code
     from {{ staged('erp', 'currencies') }}
 ),
 
@@ -53,7 +53,7 @@ rate_cards_resolved as (
         rate_cards.effective_from_date as effective_from,
         rate_cards.effective_to_date as effective_to,
         rate_cards.customer_id is null as is_standard_card,
-        coalesce(rate_cards.is_inactive, false) as is_inactive,
+        coalesce(rate_cards.is_inactive, false) as is_inactive
     from rate_cards
     left join client_map
         on rate_cards.customer_id = client_map.system_record_id

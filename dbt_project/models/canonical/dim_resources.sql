@@ -6,7 +6,7 @@ resource_map as (
     select
         resource_id,
         system_role,
-        system_record_id,
+        system_record_id
     from {{ ref('map_resource_ids') }}
 ),
 
@@ -23,14 +23,14 @@ erp_employees as (
         utilization_target,
         hire_date,
         release_date,
-        is_inactive,
+        is_inactive
     from {{ staged('erp', 'employees') }}
 ),
 
 departments as (
     select
         department_id,
-        department_name,
+        department_name
     from {{ staged('erp', 'departments') }}
 ),
 
@@ -38,7 +38,7 @@ legal_entities as (
     select
         legal_entity_id,
         erp_subsidiary_id,
-        currency_code,
+        currency_code
     from {{ ref('dim_legal_entities') }}
 ),
 
@@ -52,7 +52,7 @@ psa_users as (
         weekly_capacity_hours,
         cost_rate,
         is_active,
-        is_contractor,
+        is_contractor
     from {{ staged('psa', 'users') }}
 ),
 
@@ -60,7 +60,7 @@ records_per_resource as (
     select
         resource_id,
         max(case when system_role = 'erp' then system_record_id end) as erp_employee_id,
-        min(case when system_role = 'psa' then system_record_id end) as psa_user_id,
+        min(case when system_role = 'psa' then system_record_id end) as psa_user_id
     from resource_map
     group by 1
 ),
@@ -86,7 +86,7 @@ resources_described as (
         coalesce(not erp_employees.is_inactive, psa_users.is_active, false) as is_active,
         coalesce(psa_users.is_contractor, false) as is_contractor,
         records_per_resource.erp_employee_id,
-        records_per_resource.psa_user_id,
+        records_per_resource.psa_user_id
     from records_per_resource
     left join erp_employees
         on records_per_resource.erp_employee_id = erp_employees.employee_id

@@ -16,14 +16,14 @@ crm_invoices as (
         invoice_date,
         due_date,
         is_archived,
-        updated_at,
+        updated_at
     from {{ staged('crm', 'erp_invoices') }}
 ),
 
 erp_invoices as (
     select
         invoice_id,
-        erp_invoice_id,
+        erp_invoice_id
     from {{ ref('fct_invoices') }}
 ),
 
@@ -43,7 +43,7 @@ mirrored as (
         crm_invoices.invoice_date,
         crm_invoices.due_date,
         coalesce(crm_invoices.is_archived, false) as is_archived,
-        crm_invoices.updated_at,
+        crm_invoices.updated_at
     from crm_invoices
     left join erp_invoices
         on crm_invoices.erp_transaction_id = erp_invoices.erp_invoice_id

@@ -7,14 +7,14 @@ rates as (
         base_currency_id,
         transaction_currency_id,
         exchange_rate,
-        effective_date,
+        effective_date
     from {{ staged('erp', 'currency_rates') }}
 ),
 
 currencies as (
     select
         currency_id,
-        currency_code,
+        currency_code
     from {{ staged('erp', 'currencies') }}
 ),
 
@@ -22,7 +22,7 @@ rates_to_reporting as (
     select
         quoted.currency_code,
         rates.effective_date,
-        rates.exchange_rate,
+        rates.exchange_rate
     from rates
     inner join currencies as base
         on rates.base_currency_id = base.currency_id
@@ -32,12 +32,11 @@ rates_to_reporting as (
 ),
 
 calendar as (
-    select cast(day as date) as rate_date
-    from range(
-        (select min(effective_date) from rates_to_reporting),
-        {{ as_of_date() }} + 1,
-        interval 1 day
-    ) as days (day)
+    select
+        cast(unnest(generate_series(
+            min(effective_date), {{ as_of_date() }}, interval 1 day
+        )) as date) as rate_date
+    from rates_to_reporting
 ),
 
 quoted_currencies as (
@@ -54,9 +53,9 @@ days_with_latest_rate as (
             where
                 latest.currency_code = quoted_currencies.currency_code
                 and latest.effective_date <= calendar.rate_date
-            order by latest.effective_date desc
+            order by latest.effective_date desc  -- noqa: AM06
             limit 1
-        ) as rate_to_reporting,
+        ) as rate_to_reporting
     from quoted_currencies
     cross join calendar
 ),
@@ -65,7 +64,7 @@ reporting_currency_days as (
     select
         '{{ var("reporting_currency") }}' as currency_code,
         rate_date,
-        cast(1 as decimal(18, 6)) as rate_to_reporting,
+        cast(1 as decimal(18, 6)) as rate_to_reporting
     from calendar
 ),
 
@@ -73,7 +72,7 @@ all_days as (
     select
         currency_code,
         rate_date,
-        cast(rate_to_reporting as decimal(18, 6)) as rate_to_reporting,
+        cast(rate_to_reporting as decimal(18, 6)) as rate_to_reporting
     from days_with_latest_rate
     where rate_to_reporting is not null
     union all

@@ -22,7 +22,7 @@ transactions as (
         transaction_date,
         due_date,
         created_at,
-        updated_at,
+        updated_at
     from {{ staged('erp', 'transactions') }}
     where transaction_type in ('CustInvc', 'CustCred')
 ),
@@ -30,7 +30,7 @@ transactions as (
 client_map as (
     select
         client_id,
-        system_record_id,
+        system_record_id
     from {{ ref('map_client_ids') }}
     where system_role = 'erp'
 ),
@@ -38,7 +38,7 @@ client_map as (
 engagement_map as (
     select
         engagement_id,
-        system_record_id,
+        system_record_id
     from {{ ref('map_engagement_ids') }}
     where system_role = 'erp'
 ),
@@ -46,14 +46,14 @@ engagement_map as (
 legal_entities as (
     select
         legal_entity_id,
-        erp_subsidiary_id,
+        erp_subsidiary_id
     from {{ ref('dim_legal_entities') }}
 ),
 
 currencies as (
     select
         currency_id,
-        currency_code,
+        currency_code
     from {{ staged('erp', 'currencies') }}
 ),
 
@@ -61,7 +61,7 @@ fx_rates as (
     select
         currency_code,
         rate_date,
-        rate_to_reporting,
+        rate_to_reporting
     from {{ ref('fct_fx_rates') }}
 ),
 
@@ -93,11 +93,13 @@ invoices_resolved as (
         fx_rates.rate_to_reporting,
         cast(round(transactions.total_amount * fx_rates.rate_to_reporting, 2) as decimal(18, 2))
             as invoice_amount_reporting,
-        cast(round(coalesce(transactions.amount_remaining, 0) * fx_rates.rate_to_reporting, 2)
-            as decimal(18, 2)) as amount_due_reporting,
+        cast(
+            round(coalesce(transactions.amount_remaining, 0) * fx_rates.rate_to_reporting, 2)
+            as decimal(18, 2)
+        ) as amount_due_reporting,
         coalesce(transactions.is_voided, false) as is_voided,
         transactions.created_at,
-        transactions.updated_at,
+        transactions.updated_at
     from transactions
     left join client_map
         on transactions.customer_id = client_map.system_record_id
@@ -108,8 +110,9 @@ invoices_resolved as (
     left join currencies
         on transactions.currency_id = currencies.currency_id
     left join fx_rates
-        on currencies.currency_code = fx_rates.currency_code
-        and transactions.transaction_date = fx_rates.rate_date
+        on
+            currencies.currency_code = fx_rates.currency_code
+            and transactions.transaction_date = fx_rates.rate_date
 )
 
 select * from invoices_resolved

@@ -26,37 +26,42 @@ time_entries as (
         created_at,
         updated_at,
         notes,
-        _dlt_load_id,
+        _dlt_load_id
     from {{ staged('psa', 'time_entries') }}
 ),
 
 deletions as (
     select
         record_id,
-        _dlt_load_id,
+        _dlt_load_id
     from {{ staged('psa', 'deleted_records') }}
     where resource_name = 'time_entries'
 ),
 
 {% if is_incremental() %}
-window_start as (
-    select
-        coalesce(max(cast(_dlt_load_id as double)), 0)
-        - {{ var('incremental_lookback_hours') }} * 3600 as load_after,
-    from {{ this }}
-),
+    window_start as (
+        select
+            coalesce(max(cast(_dlt_load_id as double)), 0)
+            - {{ var('incremental_lookback_hours') }} * 3600 as load_after
+        from {{ this }}
+    ),
 
-changed as (
-    select time_entries.*
-    from time_entries
-    where cast(time_entries._dlt_load_id as double) > (select load_after from window_start)
-    union
-    select time_entries.*
-    from time_entries
-    inner join deletions
-        on time_entries.time_entry_id = deletions.record_id
-    where cast(deletions._dlt_load_id as double) > (select load_after from window_start)
-),
+    changed as (
+        select time_entries.*
+        from time_entries
+        where
+            cast(time_entries._dlt_load_id as double) > (
+                select window_start.load_after from window_start
+            )
+        union
+        select time_entries.*
+        from time_entries
+        inner join deletions
+            on time_entries.time_entry_id = deletions.record_id
+        where cast(deletions._dlt_load_id as double) > (
+            select window_start.load_after from window_start
+        )
+    ),
 {% else %}
 changed as (
     select * from time_entries
@@ -66,7 +71,7 @@ changed as (
 resource_map as (
     select
         resource_id,
-        system_record_id,
+        system_record_id
     from {{ ref('map_resource_ids') }}
     where system_role = 'psa'
 ),
@@ -74,7 +79,7 @@ resource_map as (
 engagement_map as (
     select
         engagement_id,
-        system_record_id,
+        system_record_id
     from {{ ref('map_engagement_ids') }}
     where system_role = 'psa'
 ),
@@ -83,7 +88,7 @@ engagements as (
     select
         engagement_id,
         client_id,
-        is_internal,
+        is_internal
     from {{ ref('dim_engagements') }}
 ),
 
@@ -91,7 +96,7 @@ resources as (
     select
         resource_id,
         legal_entity_id,
-        cost_rate,
+        cost_rate
     from {{ ref('dim_resources') }}
 ),
 
@@ -116,12 +121,14 @@ time_entries_resolved as (
             when changed.is_billable then round(changed.hours * changed.billable_rate, 2)
             else 0
         end as decimal(18, 2)) as billable_amount,
-        cast(round(changed.hours * coalesce(resources.cost_rate, changed.cost_rate), 2)
-            as decimal(18, 2)) as cost_amount,
+        cast(
+            round(changed.hours * coalesce(resources.cost_rate, changed.cost_rate), 2)
+            as decimal(18, 2)
+        ) as cost_amount,
         deletions.record_id is not null as is_deleted,
         changed.created_at,
         changed.updated_at,
-        changed._dlt_load_id,
+        changed._dlt_load_id
     from changed
     left join resource_map
         on changed.user_id = resource_map.system_record_id

@@ -22,37 +22,42 @@ postings as (
         transaction_date,
         created_at,
         updated_at,
-        _dlt_load_id,
+        _dlt_load_id
     from {{ staged('erp', 'timebills') }}
 ),
 
 deletions as (
     select
         record_id,
-        _dlt_load_id,
+        _dlt_load_id
     from {{ staged('erp', 'deleted_records') }}
     where lower(record_type) in ('timebill', 'time bill', 'timeentry')
 ),
 
 {% if is_incremental() %}
-window_start as (
-    select
-        coalesce(max(cast(_dlt_load_id as double)), 0)
-        - {{ var('incremental_lookback_hours') }} * 3600 as load_after,
-    from {{ this }}
-),
+    window_start as (
+        select
+            coalesce(max(cast(_dlt_load_id as double)), 0)
+            - {{ var('incremental_lookback_hours') }} * 3600 as load_after
+        from {{ this }}
+    ),
 
-changed as (
-    select postings.*
-    from postings
-    where cast(postings._dlt_load_id as double) > (select load_after from window_start)
-    union
-    select postings.*
-    from postings
-    inner join deletions
-        on postings.timebill_id = deletions.record_id
-    where cast(deletions._dlt_load_id as double) > (select load_after from window_start)
-),
+    changed as (
+        select postings.*
+        from postings
+        where
+            cast(postings._dlt_load_id as double) > (
+                select window_start.load_after from window_start
+            )
+        union
+        select postings.*
+        from postings
+        inner join deletions
+            on postings.timebill_id = deletions.record_id
+        where cast(deletions._dlt_load_id as double) > (
+            select window_start.load_after from window_start
+        )
+    ),
 {% else %}
 changed as (
     select * from postings
@@ -62,7 +67,7 @@ changed as (
 resource_map as (
     select
         resource_id,
-        system_record_id,
+        system_record_id
     from {{ ref('map_resource_ids') }}
     where system_role = 'erp'
 ),
@@ -70,7 +75,7 @@ resource_map as (
 engagement_map as (
     select
         engagement_id,
-        system_record_id,
+        system_record_id
     from {{ ref('map_engagement_ids') }}
     where system_role = 'erp'
 ),
@@ -78,7 +83,7 @@ engagement_map as (
 periods as (
     select
         accounting_period_id,
-        erp_accounting_period_id,
+        erp_accounting_period_id
     from {{ ref('dim_accounting_periods') }}
 ),
 
@@ -100,7 +105,7 @@ postings_resolved as (
         deletions.record_id is not null as is_deleted,
         changed.created_at,
         changed.updated_at,
-        changed._dlt_load_id,
+        changed._dlt_load_id
     from changed
     left join resource_map
         on changed.employee_id = resource_map.system_record_id

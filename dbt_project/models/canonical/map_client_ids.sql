@@ -9,7 +9,7 @@ erp_customers as (
         crm_company_id,
         record_ref,
         source_system,
-        {{ normalised_name('company_name') }} as name_key,
+        {{ normalised_name('company_name') }} as name_key
     from {{ staged('erp', 'customers') }}
 ),
 
@@ -17,7 +17,7 @@ erp_groups as (
     select
         record_id,
         survivor_record_id,
-        is_survivor,
+        is_survivor
     from {{ ref('int_erp_customers_grouped') }}
 ),
 
@@ -27,7 +27,7 @@ crm_companies as (
         erp_customer_id,
         record_ref,
         source_system,
-        {{ normalised_name('company_name') }} as name_key,
+        {{ normalised_name('company_name') }} as name_key
     from {{ staged('crm', 'companies') }}
     where not coalesce(is_archived, false)
 ),
@@ -36,7 +36,7 @@ crm_groups as (
     select
         record_id,
         survivor_record_id,
-        is_survivor,
+        is_survivor
     from {{ ref('int_crm_companies_grouped') }}
 ),
 
@@ -45,21 +45,21 @@ psa_clients as (
         client_id,
         record_ref,
         source_system,
-        {{ normalised_name('client_name') }} as name_key,
+        {{ normalised_name('client_name') }} as name_key
     from {{ staged('psa', 'clients') }}
 ),
 
 psa_projects as (
     select
         client_id,
-        upper(trim(project_code)) as project_code,
+        upper(trim(project_code)) as project_code
     from {{ staged('psa', 'projects') }}
 ),
 
 erp_jobs as (
     select
         customer_id,
-        upper(trim(project_code)) as project_code,
+        upper(trim(project_code)) as project_code
     from {{ staged('erp', 'jobs') }}
 ),
 
@@ -68,7 +68,7 @@ erp_survivors as (
         erp_customers.customer_id,
         erp_customers.crm_company_id,
         erp_customers.name_key,
-        erp_customers.record_ref,
+        erp_customers.record_ref
     from erp_customers
     inner join erp_groups
         on erp_customers.customer_id = erp_groups.record_id
@@ -85,7 +85,7 @@ erp_records_mapped as (
         case when erp_groups.is_survivor then 'master' else 'duplicate_in_system' end
             as match_method,
         cast(1.0 as decimal(4, 2)) as match_confidence,
-        erp_groups.is_survivor,
+        erp_groups.is_survivor
     from erp_customers
     inner join erp_groups
         on erp_customers.customer_id = erp_groups.record_id
@@ -105,7 +105,7 @@ crm_survivors_matched as (
             when by_reverse_id.record_ref is not null then 'external_id_reverse'
             when by_name.record_ref is not null then 'normalised_name'
             else 'unmatched'
-        end as match_method,
+        end as match_method
     from crm_companies
     inner join crm_groups
         on crm_companies.company_id = crm_groups.record_id
@@ -124,29 +124,29 @@ crm_survivors_matched as (
 
 crm_records_mapped as (
     select
-        md5(coalesce(matched.erp_record_ref, survivor.record_ref)) as client_id,
+        md5(coalesce(crm_match.erp_record_ref, survivor.record_ref)) as client_id,
         'crm' as system_role,
         crm_companies.source_system,
         crm_companies.company_id as system_record_id,
         crm_companies.record_ref,
         case
-            when crm_groups.is_survivor then matched.match_method
+            when crm_groups.is_survivor then crm_match.match_method
             else 'duplicate_in_system'
         end as match_method,
-        cast(case matched.match_method
+        cast(case crm_match.match_method
             when 'external_id' then 1.0
             when 'external_id_reverse' then 1.0
             when 'normalised_name' then 0.8
             else 0.0
         end as decimal(4, 2)) as match_confidence,
-        crm_groups.is_survivor,
+        crm_groups.is_survivor
     from crm_companies
     inner join crm_groups
         on crm_companies.company_id = crm_groups.record_id
     inner join crm_companies as survivor
         on crm_groups.survivor_record_id = survivor.company_id
-    inner join crm_survivors_matched as matched
-        on crm_groups.survivor_record_id = matched.company_id
+    inner join crm_survivors_matched as crm_match
+        on crm_groups.survivor_record_id = crm_match.company_id
 ),
 
 -- a PSA client finds its ERP customer through the project codes both systems share, else by
@@ -155,7 +155,7 @@ psa_clients_by_project_code as (
     select
         psa_projects.client_id,
         min(survivor.record_ref) as erp_record_ref,
-        count(distinct survivor.record_ref) as customers_found,
+        count(distinct survivor.record_ref) as customers_found
     from psa_projects
     inner join erp_jobs
         on psa_projects.project_code = erp_jobs.project_code
@@ -187,7 +187,7 @@ psa_records_mapped as (
             when by_name.record_ref is not null then 0.8
             else 0.0
         end as decimal(4, 2)) as match_confidence,
-        true as is_survivor,
+        true as is_survivor
     from psa_clients
     left join psa_clients_by_project_code as by_code
         on psa_clients.client_id = by_code.client_id

@@ -9,7 +9,7 @@ erp_jobs as (
         crm_deal_id,
         record_ref,
         source_system,
-        upper(trim(project_code)) as code_key,
+        upper(trim(project_code)) as code_key
     from {{ staged('erp', 'jobs') }}
 ),
 
@@ -18,7 +18,7 @@ psa_projects as (
         project_id,
         record_ref,
         source_system,
-        upper(trim(project_code)) as code_key,
+        upper(trim(project_code)) as code_key
     from {{ staged('psa', 'projects') }}
 ),
 
@@ -27,7 +27,7 @@ crm_deals as (
         deal_id,
         record_ref,
         source_system,
-        upper(trim(erp_project_code)) as code_key,
+        upper(trim(erp_project_code)) as code_key
     from {{ staged('crm', 'deals') }}
     where not coalesce(is_archived, false)
 ),
@@ -40,7 +40,7 @@ erp_records_mapped as (
         job_id as system_record_id,
         record_ref,
         'master' as match_method,
-        cast(1.0 as decimal(4, 2)) as match_confidence,
+        cast(1.0 as decimal(4, 2)) as match_confidence
     from erp_jobs
 ),
 
@@ -54,7 +54,7 @@ psa_records_mapped as (
         case when erp_jobs.record_ref is null then 'unmatched' else 'project_code' end
             as match_method,
         cast(case when erp_jobs.record_ref is null then 0.0 else 1.0 end as decimal(4, 2))
-            as match_confidence,
+            as match_confidence
     from psa_projects
     left join erp_jobs
         on psa_projects.code_key = erp_jobs.code_key
@@ -72,7 +72,7 @@ crm_records_mapped as (
         crm_deals.record_ref,
         case when by_deal_id.record_ref is not null then 'external_id' else 'project_code' end
             as match_method,
-        cast(1.0 as decimal(4, 2)) as match_confidence,
+        cast(1.0 as decimal(4, 2)) as match_confidence
     from crm_deals
     left join erp_jobs as by_deal_id
         on crm_deals.deal_id = by_deal_id.crm_deal_id

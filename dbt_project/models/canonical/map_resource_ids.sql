@@ -7,7 +7,7 @@ erp_employees as (
         employee_id,
         record_ref,
         source_system,
-        lower(trim(email)) as email_key,
+        lower(trim(email)) as email_key
     from {{ staged('erp', 'employees') }}
 ),
 
@@ -16,7 +16,7 @@ psa_users as (
         user_id,
         record_ref,
         source_system,
-        lower(trim(email)) as email_key,
+        lower(trim(email)) as email_key
     from {{ staged('psa', 'users') }}
 ),
 
@@ -28,7 +28,7 @@ erp_records_mapped as (
         employee_id as system_record_id,
         record_ref,
         'master' as match_method,
-        cast(1.0 as decimal(4, 2)) as match_confidence,
+        cast(1.0 as decimal(4, 2)) as match_confidence
     from erp_employees
 ),
 
@@ -42,7 +42,7 @@ psa_records_mapped as (
         case when erp_employees.record_ref is null then 'unmatched' else 'email' end
             as match_method,
         cast(case when erp_employees.record_ref is null then 0.0 else 1.0 end as decimal(4, 2))
-            as match_confidence,
+            as match_confidence
     from psa_users
     left join erp_employees
         on psa_users.email_key = erp_employees.email_key

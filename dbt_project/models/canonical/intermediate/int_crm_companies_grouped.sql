@@ -8,7 +8,7 @@ companies as (
         company_id as record_id,
         {{ normalised_name('company_name') }} as name_key,
         {{ normalised_domain('domain') }} as domain_key,
-        created_at,
+        created_at
     from {{ staged('crm', 'companies') }}
     where not coalesce(is_archived, false)
 ),

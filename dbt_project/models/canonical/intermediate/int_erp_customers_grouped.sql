@@ -8,7 +8,7 @@ customers as (
         customer_id as record_id,
         {{ normalised_name('company_name') }} as name_key,
         {{ normalised_domain('website') }} as domain_key,
-        created_at,
+        created_at
     from {{ staged('erp', 'customers') }}
 ),
 

@@ -2,7 +2,7 @@
     materialized='incremental',
     unique_key='exception_id',
     incremental_strategy='delete+insert',
-    contract={'enforced': false},
+    on_schema_change='fail',
 ) }}
 {#- One row per exception ever detected: when it was first and last seen. Kept across runs (an
     incremental model), so an exception's age survives a rebuild of everything else. -#}
@@ -12,17 +12,17 @@ detected as (
     select
         exception_id,
         exception_type,
-        record_ref,
+        record_ref
     from {{ ref('int_exceptions_detected') }}
 ),
 
 {% if is_incremental() %}
-known as (
-    select
-        exception_id,
-        first_seen_at,
-    from {{ this }}
-),
+    known as (
+        select
+            exception_id,
+            first_seen_at
+        from {{ this }}
+    ),
 {% endif %}
 
 seen as (
@@ -31,15 +31,15 @@ seen as (
         detected.exception_type,
         detected.record_ref,
         {% if is_incremental() %}
-        coalesce(known.first_seen_at, cast('{{ run_started_at.isoformat() }}' as timestamptz))
+            coalesce(known.first_seen_at, cast('{{ run_started_at.isoformat() }}' as timestamptz))
         {% else %}
         cast('{{ run_started_at.isoformat() }}' as timestamptz)
         {% endif %} as first_seen_at,
-        cast('{{ run_started_at.isoformat() }}' as timestamptz) as last_seen_at,
+        cast('{{ run_started_at.isoformat() }}' as timestamptz) as last_seen_at
     from detected
     {% if is_incremental() %}
-    left join known
-        on detected.exception_id = known.exception_id
+        left join known
+            on detected.exception_id = known.exception_id
     {% endif %}
 )
 

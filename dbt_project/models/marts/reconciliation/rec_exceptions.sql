@@ -1,6 +1,6 @@
 {#- One row per open exception: a disagreement between the CRM, the PSA and the ERP found by
     this run, with its stable id, type, severity, record, expected vs actual, amount at risk,
-    owner, action and when it was first seen. -#}
+    owner, resolution_action and when it was first seen. -#}
 with
 
 detected as (
@@ -11,7 +11,7 @@ log as (
     select
         exception_id,
         first_seen_at,
-        last_seen_at,
+        last_seen_at
     from {{ ref('rec_exception_log') }}
 ),
 
@@ -24,7 +24,7 @@ exceptions as (
         detected.severity,
         detected.systems,
         detected.owner_team,
-        detected.action,
+        detected.resolution_action,
         detected.engagement_id,
         detected.client_id,
         detected.expected_value,
@@ -34,7 +34,7 @@ exceptions as (
         detected.crm_record_id,
         detected.crm_property,
         log.first_seen_at,
-        log.last_seen_at,
+        log.last_seen_at
     from detected
     left join log
         on detected.exception_id = log.exception_id

@@ -1,5 +1,5 @@
 {#- One row per exception this run detects: the record-level time checks and the master-data
-    checks, with a stable id, and the action the field-ownership matrix allows. -#}
+    checks, with a stable id, and the resolution_action the field-ownership matrix allows. -#}
 with
 
 time_checks as (
@@ -16,7 +16,7 @@ exception_types as (
         severity,
         systems,
         owner_team,
-        default_action,
+        default_action
     from {{ ref('exception_types') }}
 ),
 
@@ -24,7 +24,7 @@ field_ownership as (
     select
         crm_object,
         crm_property,
-        pslake_writes,
+        pslake_writes
     from {{ ref('field_ownership') }}
 ),
 
@@ -56,13 +56,14 @@ detected_with_action as (
             when field_ownership.pslake_writes = 'always_approve' then 'needs_approval'
             when field_ownership.pslake_writes = 'never' then 'manual'
             else coalesce(exception_types.default_action, 'manual')
-        end as action,
+        end as resolution_action
     from detected
     left join exception_types
         on detected.exception_type = exception_types.exception_type
     left join field_ownership
-        on detected.crm_object = field_ownership.crm_object
-        and detected.crm_property = field_ownership.crm_property
+        on
+            detected.crm_object = field_ownership.crm_object
+            and detected.crm_property = field_ownership.crm_property
 )
 
 select * from detected_with_action

@@ -10,7 +10,7 @@ client_map as (
         system_record_id,
         record_ref,
         match_method,
-        is_survivor,
+        is_survivor
     from {{ ref('map_client_ids') }}
 ),
 
@@ -20,14 +20,14 @@ engagement_map as (
         system_role,
         system_record_id,
         record_ref,
-        match_method,
+        match_method
     from {{ ref('map_engagement_ids') }}
 ),
 
 erp_groups as (
     select
         record_id,
-        survivor_record_id,
+        survivor_record_id
     from {{ ref('int_erp_customers_grouped') }}
     where not is_survivor
 ),
@@ -35,7 +35,7 @@ erp_groups as (
 crm_groups as (
     select
         record_id,
-        survivor_record_id,
+        survivor_record_id
     from {{ ref('int_crm_companies_grouped') }}
     where not is_survivor
 ),
@@ -46,7 +46,7 @@ clients as (
         legal_name,
         billing_country_code,
         currency_code,
-        payment_terms,
+        payment_terms
     from {{ ref('dim_clients') }}
 ),
 
@@ -57,7 +57,7 @@ crm_companies as (
         legal_name,
         country,
         billing_currency_code,
-        payment_terms,
+        payment_terms
     from {{ staged('crm', 'companies') }}
 ),
 
@@ -70,7 +70,7 @@ engagements as (
         contract_value,
         currency_code,
         is_billable,
-        erp_project_id,
+        erp_project_id
     from {{ ref('dim_engagements') }}
 ),
 
@@ -84,7 +84,7 @@ deals as (
         deal_amount,
         currency_code,
         close_date,
-        is_archived,
+        is_archived
     from {{ ref('dim_deals') }}
 ),
 
@@ -98,7 +98,7 @@ invoices as (
         document_type,
         invoice_status,
         amount_paid,
-        rate_to_reporting,
+        rate_to_reporting
     from {{ ref('fct_invoices') }}
 ),
 
@@ -107,7 +107,7 @@ crm_invoice_records as (
         crm_record_id,
         erp_invoice_id,
         invoice_status,
-        amount_paid,
+        amount_paid
     from {{ ref('fct_crm_invoice_records') }}
     where not is_archived
 ),
@@ -115,7 +115,7 @@ crm_invoice_records as (
 fx_today as (
     select
         currency_code,
-        rate_to_reporting,
+        rate_to_reporting
     from {{ ref('fct_fx_rates') }}
     where rate_date = {{ as_of_date() }}
 ),
@@ -131,14 +131,16 @@ duplicates as (
         cast(null as decimal(18, 2)) as amount_at_risk_reporting,
         cast(null as varchar) as crm_object,
         cast(null as varchar) as crm_record_id,
-        cast(null as varchar) as crm_property,
+        cast(null as varchar) as crm_property
     from client_map as duplicate
     inner join erp_groups
-        on duplicate.system_role = 'erp'
-        and duplicate.system_record_id = erp_groups.record_id
+        on
+            duplicate.system_role = 'erp'
+            and duplicate.system_record_id = erp_groups.record_id
     inner join client_map as survivor
-        on survivor.system_role = 'erp'
-        and erp_groups.survivor_record_id = survivor.system_record_id
+        on
+            survivor.system_role = 'erp'
+            and erp_groups.survivor_record_id = survivor.system_record_id
     union all
     select
         'duplicate_customer' as exception_type,
@@ -150,14 +152,16 @@ duplicates as (
         cast(null as decimal(18, 2)) as amount_at_risk_reporting,
         cast(null as varchar) as crm_object,
         cast(null as varchar) as crm_record_id,
-        cast(null as varchar) as crm_property,
+        cast(null as varchar) as crm_property
     from client_map as duplicate
     inner join crm_groups
-        on duplicate.system_role = 'crm'
-        and duplicate.system_record_id = crm_groups.record_id
+        on
+            duplicate.system_role = 'crm'
+            and duplicate.system_record_id = crm_groups.record_id
     inner join client_map as survivor
-        on survivor.system_role = 'crm'
-        and crm_groups.survivor_record_id = survivor.system_record_id
+        on
+            survivor.system_role = 'crm'
+            and crm_groups.survivor_record_id = survivor.system_record_id
 ),
 
 -- the CRM's copy of the fields the ERP owns, beside the ERP's values (surviving, matched
@@ -167,21 +171,22 @@ crm_fields_against_erp as (
         client_map.record_ref,
         client_map.client_id,
         crm_companies.company_id,
-        fields.crm_property,
-        fields.crm_value,
-        fields.erp_value,
+        field_values.crm_property,
+        field_values.crm_value,
+        field_values.erp_value
     from client_map
     inner join crm_companies
         on client_map.system_record_id = crm_companies.company_id
     inner join clients
         on client_map.client_id = clients.client_id
-    cross join lateral (
-        values
+    cross join
+        lateral (
+            values
             ('legal_name', crm_companies.legal_name, clients.legal_name),
             ('country', crm_companies.country, clients.billing_country_code),
             ('billing_currency', crm_companies.billing_currency_code, clients.currency_code),
             ('payment_terms', crm_companies.payment_terms, clients.payment_terms)
-    ) as fields (crm_property, crm_value, erp_value)
+        ) as field_values (crm_property, crm_value, erp_value)
     where
         client_map.system_role = 'crm'
         and client_map.is_survivor
@@ -199,7 +204,7 @@ master_drift as (
         cast(null as decimal(18, 2)) as amount_at_risk_reporting,
         'companies' as crm_object,
         company_id as crm_record_id,
-        crm_property,
+        crm_property
     from crm_fields_against_erp
     where coalesce(crm_value, '') <> coalesce(erp_value, '')
 ),
@@ -215,7 +220,7 @@ unmapped_codes as (
         cast(null as decimal(18, 2)) as amount_at_risk_reporting,
         cast(null as varchar) as crm_object,
         cast(null as varchar) as crm_record_id,
-        cast(null as varchar) as crm_property,
+        cast(null as varchar) as crm_property
     from engagement_map
     inner join engagements
         on engagement_map.engagement_id = engagements.engagement_id
@@ -230,12 +235,13 @@ deals_with_project as (
         deals.*,
         engagement_map.engagement_id,
         engagements.contract_value,
-        engagements.currency_code as engagement_currency_code,
+        engagements.currency_code as engagement_currency_code
     from deals
     left join engagement_map
-        on engagement_map.system_role = 'crm'
-        and engagement_map.match_method = 'external_id'
-        and deals.crm_deal_id = engagement_map.system_record_id
+        on
+            engagement_map.system_role = 'crm'
+            and engagement_map.match_method = 'external_id'
+            and deals.crm_deal_id = engagement_map.system_record_id
     left join engagements
         on engagement_map.engagement_id = engagements.engagement_id
     where not deals.is_archived
@@ -261,18 +267,22 @@ deal_checks as (
         cast(round(case
             when deals_with_project.engagement_id is null
                 then coalesce(deals_with_project.deal_amount, 0)
-            else abs(coalesce(deals_with_project.deal_amount, 0)
-                - deals_with_project.contract_value)
+            else abs(
+                coalesce(deals_with_project.deal_amount, 0)
+                - deals_with_project.contract_value
+            )
         end * coalesce(fx_today.rate_to_reporting, 1), 2) as decimal(18, 2))
             as amount_at_risk_reporting,
         'deals' as crm_object,
         deals_with_project.crm_deal_id as crm_record_id,
         case when deals_with_project.engagement_id is not null then 'amount' end
-            as crm_property,
+            as crm_property
     from deals_with_project
     left join fx_today
-        on coalesce(deals_with_project.engagement_currency_code,
-            deals_with_project.currency_code) = fx_today.currency_code
+        on coalesce(
+            deals_with_project.engagement_currency_code,
+            deals_with_project.currency_code
+        ) = fx_today.currency_code
     where
         (
             deals_with_project.engagement_id is null
@@ -282,8 +292,10 @@ deal_checks as (
         )
         or (
             deals_with_project.engagement_id is not null
-            and abs(coalesce(deals_with_project.deal_amount, 0)
-                - deals_with_project.contract_value)
+            and abs(
+                coalesce(deals_with_project.deal_amount, 0)
+                - deals_with_project.contract_value
+            )
             > {{ var('contract_value_tolerance') }} * abs(deals_with_project.contract_value)
         )
 ),
@@ -299,23 +311,26 @@ invoice_checks as (
         crm_invoice_records.invoice_status || ' / '
         || coalesce(cast(crm_invoice_records.amount_paid as varchar), '')
             as actual_value,
-        cast(round(abs(invoices.amount_paid - coalesce(crm_invoice_records.amount_paid, 0))
-            * coalesce(invoices.rate_to_reporting, 1), 2) as decimal(18, 2))
+        cast(round(
+            abs(invoices.amount_paid - coalesce(crm_invoice_records.amount_paid, 0))
+            * coalesce(invoices.rate_to_reporting, 1), 2
+        ) as decimal(18, 2
+        ))
             as amount_at_risk_reporting,
         'erp_invoices' as crm_object,
         crm_invoice_records.crm_record_id,
         case
-            when crm_invoice_records.invoice_status is distinct from invoices.invoice_status
+            when coalesce(crm_invoice_records.invoice_status, '') <> invoices.invoice_status
                 then 'invoice_status'
             else 'amount_paid'
-        end as crm_property,
+        end as crm_property
     from invoices
     inner join crm_invoice_records
         on invoices.erp_invoice_id = crm_invoice_records.erp_invoice_id
     where
         invoices.document_type = 'invoice'
         and (
-            crm_invoice_records.invoice_status is distinct from invoices.invoice_status
+            coalesce(crm_invoice_records.invoice_status, '') <> invoices.invoice_status
             or abs(coalesce(crm_invoice_records.amount_paid, 0) - invoices.amount_paid) > 0.001
         )
 ),

@@ -18,7 +18,7 @@ time_entries as (
         currency_code,
         is_billable,
         is_approved,
-        updated_at,
+        updated_at
     from {{ ref('fct_time_entries') }}
     where not is_deleted
 ),
@@ -27,7 +27,7 @@ postings as (
     select
         psa_time_entry_id,
         count(*) as postings,
-        min(hours) as posted_hours,
+        min(hours) as posted_hours
     from {{ ref('fct_time_postings') }}
     where not is_deleted and psa_time_entry_id is not null
     group by 1
@@ -42,14 +42,14 @@ engagements as (
         end_date,
         is_internal,
         is_billable,
-        erp_project_id,
+        erp_project_id
     from {{ ref('dim_engagements') }}
 ),
 
 resources as (
     select
         resource_id,
-        role_name,
+        role_name
     from {{ ref('dim_resources') }}
 ),
 
@@ -57,7 +57,7 @@ periods as (
     select
         start_date,
         end_date,
-        closed_on_date,
+        closed_on_date
     from {{ ref('dim_accounting_periods') }}
     where is_posting and period_type = 'month' and is_closed
 ),
@@ -70,7 +70,7 @@ rate_cards as (
         bill_rate,
         effective_from,
         effective_to,
-        is_standard_card,
+        is_standard_card
     from {{ ref('dim_rate_cards') }}
 ),
 
@@ -78,7 +78,7 @@ fx_rates as (
     select
         currency_code,
         rate_date,
-        rate_to_reporting,
+        rate_to_reporting
     from {{ ref('fct_fx_rates') }}
 ),
 
@@ -96,15 +96,16 @@ judged_entries as (
         -- wide enough that hours x rate x FX cannot overflow before the final rounding
         cast(time_entries.hours as decimal(20, 4)) as wide_hours,
         cast(time_entries.bill_rate as decimal(20, 6)) as wide_bill_rate,
-        cast(coalesce(fx_rates.rate_to_reporting, 1) as decimal(20, 6)) as rate_to_reporting,
+        cast(coalesce(fx_rates.rate_to_reporting, 1) as decimal(20, 6)) as rate_to_reporting
     from time_entries
     inner join engagements
         on time_entries.engagement_id = engagements.engagement_id
     left join resources
         on time_entries.resource_id = resources.resource_id
     left join fx_rates
-        on time_entries.currency_code = fx_rates.currency_code
-        and time_entries.work_date = fx_rates.rate_date
+        on
+            time_entries.currency_code = fx_rates.currency_code
+            and time_entries.work_date = fx_rates.rate_date
     where engagements.erp_project_id is not null or not engagements.is_billable
 ),
 
@@ -132,11 +133,13 @@ posting_checks as (
             when postings.psa_time_entry_id is null
                 then judged_entries.wide_hours * judged_entries.wide_bill_rate
             when postings.postings > 1
-                then (postings.postings - 1) * judged_entries.wide_hours
+                then
+                    (postings.postings - 1) * judged_entries.wide_hours
+                    * judged_entries.wide_bill_rate
+            else
+                abs(judged_entries.wide_hours - postings.posted_hours)
                 * judged_entries.wide_bill_rate
-            else abs(judged_entries.wide_hours - postings.posted_hours)
-                * judged_entries.wide_bill_rate
-        end * judged_entries.rate_to_reporting as amount_at_risk,
+        end * judged_entries.rate_to_reporting as amount_at_risk
     from judged_entries
     left join postings
         on judged_entries.psa_time_entry_id = postings.psa_time_entry_id
@@ -160,7 +163,7 @@ closed_period_checks as (
         cast(periods.closed_on_date as varchar) as expected_value,
         cast(judged_entries.updated_at as varchar) as actual_value,
         judged_entries.wide_hours * coalesce(judged_entries.wide_bill_rate, 0)
-        * judged_entries.rate_to_reporting as amount_at_risk,
+        * judged_entries.rate_to_reporting as amount_at_risk
     from judged_entries
     inner join periods
         on judged_entries.work_date between periods.start_date and periods.end_date
@@ -175,7 +178,7 @@ closed_project_checks as (
         engagement_client_id as client_id,
         cast(engagement_end_date as varchar) as expected_value,
         cast(work_date as varchar) as actual_value,
-        wide_hours * coalesce(wide_bill_rate, 0) * rate_to_reporting as amount_at_risk,
+        wide_hours * coalesce(wide_bill_rate, 0) * rate_to_reporting as amount_at_risk
     from judged_entries
     where
         is_mapped
@@ -192,20 +195,22 @@ entries_with_card as (
         judged_entries.wide_hours,
         judged_entries.bill_rate,
         judged_entries.rate_to_reporting,
-        coalesce(client_card.bill_rate, standard_card.bill_rate) as card_rate,
+        coalesce(client_card.bill_rate, standard_card.bill_rate) as card_rate
     from judged_entries
     left join rate_cards as client_card
-        on not client_card.is_standard_card
-        and judged_entries.engagement_client_id = client_card.client_id
-        and judged_entries.role_name = client_card.role_name
-        and judged_entries.work_date >= client_card.effective_from
-        and judged_entries.work_date <= coalesce(client_card.effective_to, date '9999-12-31')
+        on
+            not client_card.is_standard_card
+            and judged_entries.engagement_client_id = client_card.client_id
+            and judged_entries.role_name = client_card.role_name
+            and judged_entries.work_date >= client_card.effective_from
+            and judged_entries.work_date <= coalesce(client_card.effective_to, date '9999-12-31')
     left join rate_cards as standard_card
-        on standard_card.is_standard_card
-        and judged_entries.engagement_legal_entity_id = standard_card.legal_entity_id
-        and judged_entries.role_name = standard_card.role_name
-        and judged_entries.work_date >= standard_card.effective_from
-        and judged_entries.work_date <= coalesce(standard_card.effective_to, date '9999-12-31')
+        on
+            standard_card.is_standard_card
+            and judged_entries.engagement_legal_entity_id = standard_card.legal_entity_id
+            and judged_entries.role_name = standard_card.role_name
+            and judged_entries.work_date >= standard_card.effective_from
+            and judged_entries.work_date <= coalesce(standard_card.effective_to, date '9999-12-31')
     where judged_entries.is_billable and judged_entries.is_mapped
 ),
 
@@ -218,7 +223,7 @@ rate_checks as (
         cast(card_rate as varchar) as expected_value,
         cast(bill_rate as varchar) as actual_value,
         cast(abs(coalesce(card_rate, 0) - coalesce(bill_rate, 0)) as decimal(20, 6))
-        * wide_hours * rate_to_reporting as amount_at_risk,
+        * wide_hours * rate_to_reporting as amount_at_risk
     from entries_with_card
     where card_rate is null or card_rate <> coalesce(bill_rate, 0)
 ),
@@ -243,5 +248,5 @@ select
     cast(round(amount_at_risk, 2) as decimal(18, 2)) as amount_at_risk_reporting,
     cast(null as varchar) as crm_object,
     cast(null as varchar) as crm_record_id,
-    cast(null as varchar) as crm_property,
+    cast(null as varchar) as crm_property
 from all_checks

@@ -1,0 +1,89 @@
+{#- One row per legal entity per calendar month: the client engagements' recognised revenue,
+    cost and margin (mart_margin_by_engagement) added up, margin % on the sums (null when
+    revenue is 0), for the month and to date. -#}
+with
+
+mart_margin_by_engagement as (
+    select
+        engagement_id,
+        legal_entity_id,
+        currency_code,
+        month_start_date,
+        approved_hours,
+        recognised_revenue,
+        labour_cost_amount,
+        expense_cost_amount,
+        cost_amount,
+        recognised_revenue_to_date,
+        cost_amount_to_date,
+        recognised_revenue_reporting,
+        cost_amount_reporting,
+        recognised_revenue_to_date_reporting,
+        cost_amount_to_date_reporting,
+        is_latest_month
+    from {{ ref('mart_margin_by_engagement') }}
+),
+
+months_summed as (
+    select
+        legal_entity_id,
+        currency_code,
+        month_start_date,
+        count(*) as engagements,
+        sum(approved_hours) as approved_hours,
+        sum(recognised_revenue) as recognised_revenue,
+        sum(labour_cost_amount) as labour_cost_amount,
+        sum(expense_cost_amount) as expense_cost_amount,
+        sum(cost_amount) as cost_amount,
+        sum(recognised_revenue_to_date) as recognised_revenue_to_date,
+        sum(cost_amount_to_date) as cost_amount_to_date,
+        sum(recognised_revenue_reporting) as recognised_revenue_reporting,
+        sum(cost_amount_reporting) as cost_amount_reporting,
+        sum(recognised_revenue_to_date_reporting) as recognised_revenue_to_date_reporting,
+        sum(cost_amount_to_date_reporting) as cost_amount_to_date_reporting,
+        bool_or(is_latest_month) as is_latest_month
+    from mart_margin_by_engagement
+    group by 1, 2, 3
+),
+
+final as (
+    select
+        legal_entity_id,
+        currency_code,
+        month_start_date,
+        cast(engagements as integer) as engagements,
+        cast(approved_hours as decimal(12, 2)) as approved_hours,
+        cast(recognised_revenue as decimal(18, 2)) as recognised_revenue,
+        cast(labour_cost_amount as decimal(18, 2)) as labour_cost_amount,
+        cast(expense_cost_amount as decimal(18, 2)) as expense_cost_amount,
+        cast(cost_amount as decimal(18, 2)) as cost_amount,
+        cast(recognised_revenue - cost_amount as decimal(18, 2)) as margin_amount,
+        cast(
+            round((recognised_revenue - cost_amount) / nullif(recognised_revenue, 0), 4)
+            as decimal(18, 4)
+        ) as margin_pct,
+        cast(recognised_revenue_to_date as decimal(18, 2)) as recognised_revenue_to_date,
+        cast(cost_amount_to_date as decimal(18, 2)) as cost_amount_to_date,
+        cast(recognised_revenue_to_date - cost_amount_to_date as decimal(18, 2))
+            as margin_amount_to_date,
+        cast(round(
+            (recognised_revenue_to_date - cost_amount_to_date)
+            / nullif(recognised_revenue_to_date, 0),
+            4
+        ) as decimal(18, 4)) as margin_pct_to_date,
+        cast(recognised_revenue_reporting as decimal(18, 2)) as recognised_revenue_reporting,
+        cast(cost_amount_reporting as decimal(18, 2)) as cost_amount_reporting,
+        cast(recognised_revenue_reporting - cost_amount_reporting as decimal(18, 2))
+            as margin_amount_reporting,
+        cast(recognised_revenue_to_date_reporting as decimal(18, 2))
+            as recognised_revenue_to_date_reporting,
+        cast(cost_amount_to_date_reporting as decimal(18, 2)) as cost_amount_to_date_reporting,
+        cast(
+            recognised_revenue_to_date_reporting - cost_amount_to_date_reporting
+            as decimal(18, 2)
+        ) as margin_amount_to_date_reporting,
+        is_latest_month
+    from months_summed
+)
+
+select * from final

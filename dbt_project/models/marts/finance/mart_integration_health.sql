@@ -1,0 +1,165 @@
+{#- One row per source system role (crm, psa, erp): how fresh its data is (the newest complete
+    dlt load that wrote rows to its staging models), how many records were quarantined, how many
+    duplicate records it holds, the open reconciliation exceptions on its records and their
+    age, and the reverse sync's failures. -#}
+
+{#- The staging objects whose newest load id says when a system's data last arrived: its main
+    objects (and for the CRM its owners, a list replaced on every run). -#}
+{%- set loaded_objects = {
+    'crm': ['companies', 'contacts', 'deals', 'associations', 'erp_invoices', 'owners'],
+    'psa': ['clients', 'users', 'projects', 'time_entries', 'expenses'],
+    'erp': [
+        'customers', 'jobs', 'employees', 'timebills', 'transactions', 'transaction_lines',
+        'previous_transaction_links', 'currency_rates',
+    ],
+} -%}
+
+with
+
+int_erp_customers_grouped as (
+    select is_survivor
+    from {{ ref('int_erp_customers_grouped') }}
+),
+
+int_crm_companies_grouped as (
+    select is_survivor
+    from {{ ref('int_crm_companies_grouped') }}
+),
+
+rec_exceptions as (
+    select
+        record_system,
+        first_seen_at,
+        last_seen_at
+    from {{ ref('rec_exceptions') }}
+),
+
+systems as (
+    {%- for role in loaded_objects %}
+        select
+            '{{ role }}' as system_role,
+            '{{ var("systems")[role] }}' as system_name
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+),
+
+-- the newest load id of each staging object: load ids are unix timestamps as text with ten
+-- integer digits (until the year 2286), so the greatest text is the newest load
+latest_loads as (
+    {%- for role, objects in loaded_objects.items() %}
+        {%- for object in objects %}
+            select
+                '{{ role }}' as system_role,
+                max(_dlt_load_id) as latest_load_id
+            from {{ staged(role, object) }}
+            {%- if not loop.last %}
+                union all
+            {%- endif %}
+        {%- endfor %}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+),
+
+freshness as (
+    select
+        system_role,
+        max(latest_load_id) as latest_load_id
+    from latest_loads
+    group by 1
+),
+
+quarantine as (
+    {%- for role in loaded_objects %}
+        select
+            '{{ role }}' as system_role,
+            count(*) as quarantined_row_count
+        from {{ staged(role, 'quarantine') }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+),
+
+-- records that are not the survivor of their duplicate group; the PSA has no duplicate check
+duplicates as (
+    select
+        'erp' as system_role,
+        count(*) as duplicate_record_count
+    from int_erp_customers_grouped
+    where not is_survivor
+    union all
+    select
+        'crm' as system_role,
+        count(*) as duplicate_record_count
+    from int_crm_companies_grouped
+    where not is_survivor
+),
+
+-- an exception counts for the system that holds its identifying record
+exceptions_aged as (
+    select
+        case record_system
+            {%- for role, system in var('systems').items() %}
+                when '{{ system }}' then '{{ role }}'
+            {%- endfor %}
+            else record_system
+        end as system_role,
+        first_seen_at,
+        {{ dbt.datediff('first_seen_at', 'last_seen_at', 'day') }} as age_days
+    from rec_exceptions
+),
+
+exceptions_summed as (
+    select
+        system_role,
+        count(*) as open_exception_count,
+        min(first_seen_at) as oldest_exception_first_seen_at,
+        max(age_days) as max_exception_age_days,
+        avg(age_days) as avg_exception_age_days,
+        sum(case when age_days > 7 then 1 else 0 end) as exceptions_open_over_7_days_count
+    from exceptions_aged
+    group by 1
+),
+
+health as (
+    select
+        systems.system_role,
+        systems.system_name,
+        freshness.latest_load_id,
+        to_timestamp(cast(freshness.latest_load_id as double)) as latest_loaded_at,
+        cast(
+            {{ dbt.datediff(
+                'to_timestamp(cast(freshness.latest_load_id as double))',
+                "cast('" ~ run_started_at.isoformat() ~ "' as timestamptz)",
+                'hour',
+            ) }}
+            as integer
+        ) as hours_since_latest_load,
+        cast(coalesce(quarantine.quarantined_row_count, 0) as integer) as quarantined_row_count,
+        cast(duplicates.duplicate_record_count as integer) as duplicate_record_count,
+        cast(coalesce(exceptions_summed.open_exception_count, 0) as integer)
+            as open_exception_count,
+        cast(coalesce(exceptions_summed.exceptions_open_over_7_days_count, 0) as integer)
+            as exceptions_open_over_7_days_count,
+        exceptions_summed.oldest_exception_first_seen_at,
+        cast(exceptions_summed.max_exception_age_days as integer) as max_exception_age_days,
+        cast(round(exceptions_summed.avg_exception_age_days, 1) as decimal(10, 1))
+            as avg_exception_age_days,
+        -- fed by the reverse sync's dead-letter table once it is wired (issue 5): no fake data
+        cast(0 as integer) as reverse_sync_failure_count
+    from systems
+    left join freshness
+        on systems.system_role = freshness.system_role
+    left join quarantine
+        on systems.system_role = quarantine.system_role
+    left join duplicates
+        on systems.system_role = duplicates.system_role
+    left join exceptions_summed
+        on systems.system_role = exceptions_summed.system_role
+)
+
+select * from health

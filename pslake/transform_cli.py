@@ -1,0 +1,60 @@
+"""``pslake transform``: build the dbt project (staging, canonical, marts) on the warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import typer
+
+from pslake.cli import friendly, say
+
+AS_OF_ENV = "PSLAKE_AS_OF"
+
+
+def resolve_as_of(value: str | None) -> dt.date:
+    """``--as-of``, else ``$PSLAKE_AS_OF``, else today (UTC)."""
+    text = value or os.environ.get(AS_OF_ENV) or ""
+    if not text:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        source = "--as-of" if value else AS_OF_ENV
+        raise ValueError(f"{source} must be YYYY-MM-DD, got {text!r}") from None
+
+
+@friendly
+def transform(
+    select: list[str] = typer.Option(  # noqa: B008 (typer's option declaration)
+        None, "--select", "-s", help="dbt node selector (repeatable) [default: everything]."),
+    exclude: list[str] = typer.Option(  # noqa: B008 (typer's option declaration)
+        None, "--exclude", help="dbt node selector to leave out (repeatable)."),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Rebuild incremental models from scratch."),
+    as_of: str | None = typer.Option(
+        None, "--as-of",
+        help="The date reconciliation and ageing judge at, YYYY-MM-DD "
+             f"[default: ${AS_OF_ENV}, else today (UTC)]."),
+) -> None:
+    """Run `dbt build` on DATA_DIR/warehouse.duckdb: models, then their tests, layer by layer.
+
+    dbt's own progress is shown as it runs; its target/ and logs/ are in DATA_DIR/dbt/. Ends with
+    one summary line; exits 1 when a model or test failed.
+    """
+    from pslake.transform import build
+
+    day = resolve_as_of(as_of)
+    result = build(select=select or None, exclude=exclude or None, full_refresh=full_refresh,
+                   as_of=day)
+    for failure in result.failures:
+        typer.secho(f"failed: {failure.resource_type} {failure.name}: {failure.message}",
+                    fg=typer.colors.RED, err=True)
+    extra = "".join(f", {n} {label}" for n, label in (
+        (result.tests.warned + result.models.warned, "warned"),
+        (result.models.skipped + result.tests.skipped + result.seeds.skipped, "skipped"),
+    ) if n)
+    say(f"transform: {result.models.passed} models, {result.tests.passed} tests passed, "
+        f"{result.failed} failed{extra} in {result.seconds:.1f} s (as of {day})")
+    if not result.success:
+        raise typer.Exit(1)

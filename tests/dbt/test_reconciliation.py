@@ -1,0 +1,78 @@
+"""The reconciliation scored against the sandbox's ground-truth manifest, and kept across runs.
+
+The firm's generator injects known discrepancies and lists them (one row per exception type and
+record); ``marts.rec_exceptions`` must report exactly those: recall and precision 100%.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from pslake import transform
+from sandbox.score import score
+from tests.dbt.conftest import SmallWarehouse
+
+pytestmark = pytest.mark.integration
+
+
+def _found(warehouse: Path) -> set[tuple[str, str]]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return set(con.execute(
+            "select exception_type, record_ref from marts.rec_exceptions").fetchall())
+
+
+def test_small_firm_every_injected_discrepancy_is_found_and_nothing_else(
+        small_warehouse: SmallWarehouse) -> None:
+    result = score(small_warehouse.firm, _found(small_warehouse.warehouse))
+    assert result.expected, "the small firm has no injected discrepancies to find"
+    assert (result.recall, result.precision) == (1.0, 1.0), "\n".join(result.lines())
+    # every type of DESIGN.md's list is injected, so each rule was exercised
+    assert len(result.per_type) == 12
+
+
+@pytest.mark.slow
+def test_medium_firm_every_injected_discrepancy_is_found_and_nothing_else(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingestion.pipeline import ingest
+    from sandbox.firm.generate import generate
+    from sandbox.server.app import SandboxThread
+
+    firm = tmp_path / "sandbox"
+    generate(firm, size="medium")
+    as_of = dt.date.fromisoformat(json.loads((firm / "firm.json").read_text())["as_of"])
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+    for vendor in ("HUBSPOT", "HARVEST", "NETSUITE"):
+        for name in ("BASE_URL", "ACCESS_TOKEN", "ACCOUNT_ID"):
+            monkeypatch.delenv(f"SOURCES__{vendor}__{name}", raising=False)
+    with SandboxThread(firm):
+        loaded = ingest(data_dir=tmp_path)
+    assert not loaded.errors, loaded.errors
+    built = transform.build(tmp_path, as_of=as_of)
+    assert built.success, built.failures
+    result = score(firm, _found(tmp_path / transform.WAREHOUSE_FILE))
+    assert (result.recall, result.precision) == (1.0, 1.0), "\n".join(result.lines())
+
+
+def test_an_exception_keeps_its_first_seen_time_across_runs(
+        small_warehouse: SmallWarehouse, tmp_path: Path) -> None:
+    import duckdb
+
+    data_dir = small_warehouse.copy_to(tmp_path / "data")
+    query = "select exception_id, first_seen_at, last_seen_at from marts.rec_exceptions"
+    with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE), read_only=True) as con:
+        before = {row[0]: row[1:] for row in con.execute(query).fetchall()}
+    rebuilt = transform.build(data_dir, as_of=small_warehouse.as_of,
+                              select=["rec_exception_log", "rec_exceptions"])
+    assert rebuilt.success, rebuilt.failures
+    with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE), read_only=True) as con:
+        after = {row[0]: row[1:] for row in con.execute(query).fetchall()}
+    assert after.keys() == before.keys()
+    for exception_id, (first_seen, last_seen) in after.items():
+        assert first_seen == before[exception_id][0]
+        assert last_seen > before[exception_id][1]
