@@ -465,10 +465,19 @@ def serve(
     """
     app = build_app(store_dir, faults)
     sock = _bind(host, port)
-    data = write_endpoints(store_dir, host, sock.getsockname()[1])
-    if on_ready:
-        on_ready(data)
     server = _server(app, host, sock.getsockname()[1], access_log)
+    started = server.startup
+
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
+        # endpoints.json appears only once uvicorn serves and handles Ctrl-C: a client (or a
+        # Ctrl-C) acting on the file then never meets a server still starting up (a SIGINT
+        # during uvicorn's startup could leave the process hanging)
+        await started(sockets=sockets)
+        data = write_endpoints(store_dir, host, sock.getsockname()[1])
+        if on_ready:
+            on_ready(data)
+
+    server.startup = startup  # type: ignore[method-assign]
     server.run(sockets=[sock])
 
 
