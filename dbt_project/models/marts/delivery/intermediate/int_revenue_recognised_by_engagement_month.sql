@@ -298,8 +298,15 @@ recognised_to_date_valued as (
         case
             when billing_model = 'time_and_materials'
                 then time_and_expenses_to_date - credited_amount_to_date
+            when percent_complete = 1
+                then contract_value - credited_amount_to_date
+            -- exact: the share of hours is not rounded through a binary float
             when percent_complete is not null
-                then round((contract_value - credited_amount_to_date) * percent_complete, 2)
+                then {{ exact_share(
+                    'contract_value - credited_amount_to_date',
+                    'approved_hours_to_date',
+                    'budget_hours',
+                ) }}
             when billing_model in ('fixed_fee', 'milestone', 'retainer')
                 then invoiced_amount_to_date
             else 0
