@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -30,7 +31,7 @@ PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "macros", "tests/generic")
 
 @dataclass(frozen=True)
 class SmallWarehouse:
-    """A data folder holding the small firm's store, its ingested warehouse and dbt's build."""
+    """A data folder holding a firm's store, its ingested warehouse and dbt's build."""
 
     data_dir: Path
     warehouse: Path
@@ -63,25 +64,34 @@ def _exclusive(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(data_dir: Path) -> SmallWarehouse:
+def ingest_from_sandbox(firm: Path, data_dir: Path, **kwargs: Any) -> None:
+    """Serve a store on a free port and ingest it into ``data_dir`` (vendor settings cleared,
+    so the sandbox's endpoints.json is used); fails on any vendor error."""
     from ingestion.pipeline import ingest
-    from sandbox.firm.generate import generate
     from sandbox.server.app import SandboxThread
 
-    firm = data_dir / "sandbox"
-    generate(firm, size="small", as_of=AS_OF)
-    as_of = dt.date.fromisoformat(json.loads((firm / "firm.json").read_text())["as_of"])
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RUNTIME__LOG_LEVEL", "ERROR")
         for vendor in ("HUBSPOT", "HARVEST", "NETSUITE"):
             for name in ("BASE_URL", "ACCESS_TOKEN", "ACCOUNT_ID"):
                 env.delenv(f"SOURCES__{vendor}__{name}", raising=False)
         with SandboxThread(firm):
-            loaded = ingest(data_dir=data_dir)
+            loaded = ingest(data_dir=data_dir, **kwargs)
     assert not loaded.errors, loaded.errors
-    result = transform.build(data_dir, as_of=as_of)
+
+
+def build_firm(data_dir: Path, size: str = "small", as_of: dt.date | None = AS_OF,
+               ) -> SmallWarehouse:
+    """Generate a firm into ``data_dir/sandbox``, ingest it, and ``dbt build`` at its as-of."""
+    from sandbox.firm.generate import generate
+
+    firm = data_dir / "sandbox"
+    generate(firm, size=size, as_of=as_of)
+    firm_as_of = dt.date.fromisoformat(json.loads((firm / "firm.json").read_text())["as_of"])
+    ingest_from_sandbox(firm, data_dir)
+    result = transform.build(data_dir, as_of=firm_as_of)
     return SmallWarehouse(data_dir=data_dir, warehouse=data_dir / transform.WAREHOUSE_FILE,
-                          firm=firm, as_of=as_of, result=result)
+                          firm=firm, as_of=firm_as_of, result=result)
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +105,7 @@ def small_warehouse(tmp_path_factory: pytest.TempPathFactory, worker_id: str) ->
     with _exclusive(root / "dbt-small-warehouse.lock"):
         if not outcome.exists():
             try:
-                built: SmallWarehouse | str = _build(data_dir)
+                built: SmallWarehouse | str = build_firm(data_dir)
             except Exception:
                 built = traceback.format_exc()
             outcome.write_bytes(pickle.dumps(built))

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from pslake import transform
-from tests.dbt.conftest import SmallWarehouse
+from tests.dbt.conftest import SmallWarehouse, ingest_from_sandbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,23 +47,14 @@ def _edit_store(firm: Path) -> dict[str, int]:
 
 
 def test_incremental_build_after_source_edits_equals_a_full_rebuild(
-        small_warehouse: SmallWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ingestion.pipeline import ingest
-    from sandbox.server.app import SandboxThread
-
+        small_warehouse: SmallWarehouse, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     shutil.copytree(small_warehouse.data_dir, data_dir,
                     ignore=shutil.ignore_patterns("dbt", "*.lock", "*.pickle"))
     firm = data_dir / "sandbox"
     edits = _edit_store(firm)
-    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
-    for vendor in ("HUBSPOT", "HARVEST", "NETSUITE"):
-        for name in ("BASE_URL", "ACCESS_TOKEN", "ACCOUNT_ID"):
-            monkeypatch.delenv(f"SOURCES__{vendor}__{name}", raising=False)
     time.sleep(1.1)  # the edits' second has passed: the ingest does not defer them
-    with SandboxThread(firm):
-        loaded = ingest(data_dir=data_dir, sources=["harvest"], deletion_scan_hours=0)
-    assert not loaded.errors, loaded.errors
+    ingest_from_sandbox(firm, data_dir, sources=["harvest"], deletion_scan_hours=0)
 
     select = ["+fct_time_entries"]
     incremental = transform.build(data_dir, select=select, as_of=small_warehouse.as_of)

@@ -6,15 +6,13 @@ record); ``marts.rec_exceptions`` must report exactly those: recall and precisio
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
 
 from pslake import transform
 from sandbox.score import score
-from tests.dbt.conftest import SmallWarehouse
+from tests.dbt.conftest import SmallWarehouse, build_firm
 
 pytestmark = pytest.mark.integration
 
@@ -38,24 +36,10 @@ def test_small_firm_every_injected_discrepancy_is_found_and_nothing_else(
 
 @pytest.mark.slow
 def test_medium_firm_every_injected_discrepancy_is_found_and_nothing_else(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ingestion.pipeline import ingest
-    from sandbox.firm.generate import generate
-    from sandbox.server.app import SandboxThread
-
-    firm = tmp_path / "sandbox"
-    generate(firm, size="medium")
-    as_of = dt.date.fromisoformat(json.loads((firm / "firm.json").read_text())["as_of"])
-    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
-    for vendor in ("HUBSPOT", "HARVEST", "NETSUITE"):
-        for name in ("BASE_URL", "ACCESS_TOKEN", "ACCOUNT_ID"):
-            monkeypatch.delenv(f"SOURCES__{vendor}__{name}", raising=False)
-    with SandboxThread(firm):
-        loaded = ingest(data_dir=tmp_path)
-    assert not loaded.errors, loaded.errors
-    built = transform.build(tmp_path, as_of=as_of)
-    assert built.success, built.failures
-    result = score(firm, _found(tmp_path / transform.WAREHOUSE_FILE))
+        tmp_path: Path) -> None:
+    built = build_firm(tmp_path, size="medium")
+    assert built.result.success, built.result.failures
+    result = score(built.firm, _found(built.warehouse))
     assert (result.recall, result.precision) == (1.0, 1.0), "\n".join(result.lines())
 
 

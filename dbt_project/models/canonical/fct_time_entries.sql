@@ -38,35 +38,9 @@ deletions as (
     where resource_name = 'time_entries'
 ),
 
-{% if is_incremental() %}
-    window_start as (
-        select
-            coalesce(max(cast(_dlt_load_id as double)), 0)
-            - {{ var('incremental_lookback_hours') }} * 3600 as load_after
-        from {{ this }}
-    ),
-
-    changed as (
-        select time_entries.*
-        from time_entries
-        where
-            cast(time_entries._dlt_load_id as double) > (
-                select window_start.load_after from window_start
-            )
-        union
-        select time_entries.*
-        from time_entries
-        inner join deletions
-            on time_entries.time_entry_id = deletions.record_id
-        where cast(deletions._dlt_load_id as double) > (
-            select window_start.load_after from window_start
-        )
-    ),
-{% else %}
 changed as (
-    select * from time_entries
+    {{ changed_since_last_build('time_entries', 'time_entry_id', 'deletions') }}
 ),
-{% endif %}
 
 resource_map as (
     select

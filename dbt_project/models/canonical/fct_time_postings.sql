@@ -34,35 +34,9 @@ deletions as (
     where lower(record_type) in ('timebill', 'time bill', 'timeentry')
 ),
 
-{% if is_incremental() %}
-    window_start as (
-        select
-            coalesce(max(cast(_dlt_load_id as double)), 0)
-            - {{ var('incremental_lookback_hours') }} * 3600 as load_after
-        from {{ this }}
-    ),
-
-    changed as (
-        select postings.*
-        from postings
-        where
-            cast(postings._dlt_load_id as double) > (
-                select window_start.load_after from window_start
-            )
-        union
-        select postings.*
-        from postings
-        inner join deletions
-            on postings.timebill_id = deletions.record_id
-        where cast(deletions._dlt_load_id as double) > (
-            select window_start.load_after from window_start
-        )
-    ),
-{% else %}
 changed as (
-    select * from postings
+    {{ changed_since_last_build('postings', 'timebill_id', 'deletions') }}
 ),
-{% endif %}
 
 resource_map as (
     select

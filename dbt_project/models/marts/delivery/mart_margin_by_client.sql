@@ -56,36 +56,7 @@ final as (
         currency_code,
         month_start_date,
         cast(engagements as integer) as engagements,
-        cast(approved_hours as decimal(12, 2)) as approved_hours,
-        cast(recognised_revenue as decimal(18, 2)) as recognised_revenue,
-        cast(labour_cost_amount as decimal(18, 2)) as labour_cost_amount,
-        cast(expense_cost_amount as decimal(18, 2)) as expense_cost_amount,
-        cast(cost_amount as decimal(18, 2)) as cost_amount,
-        cast(recognised_revenue - cost_amount as decimal(18, 2)) as margin_amount,
-        cast(
-            round((recognised_revenue - cost_amount) / nullif(recognised_revenue, 0), 4)
-            as decimal(18, 4)
-        ) as margin_pct,
-        cast(recognised_revenue_to_date as decimal(18, 2)) as recognised_revenue_to_date,
-        cast(cost_amount_to_date as decimal(18, 2)) as cost_amount_to_date,
-        cast(recognised_revenue_to_date - cost_amount_to_date as decimal(18, 2))
-            as margin_amount_to_date,
-        cast(round(
-            (recognised_revenue_to_date - cost_amount_to_date)
-            / nullif(recognised_revenue_to_date, 0),
-            4
-        ) as decimal(18, 4)) as margin_pct_to_date,
-        cast(recognised_revenue_reporting as decimal(18, 2)) as recognised_revenue_reporting,
-        cast(cost_amount_reporting as decimal(18, 2)) as cost_amount_reporting,
-        cast(recognised_revenue_reporting - cost_amount_reporting as decimal(18, 2))
-            as margin_amount_reporting,
-        cast(recognised_revenue_to_date_reporting as decimal(18, 2))
-            as recognised_revenue_to_date_reporting,
-        cast(cost_amount_to_date_reporting as decimal(18, 2)) as cost_amount_to_date_reporting,
-        cast(
-            recognised_revenue_to_date_reporting - cost_amount_to_date_reporting
-            as decimal(18, 2)
-        ) as margin_amount_to_date_reporting,
+        {{ margin_figures() }},
         is_latest_month
     from months_summed
 )

@@ -45,16 +45,7 @@ months_summed as (
     select
         resource_id,
         month_start_date,
-        sum(case when is_employed_weekday and not is_public_holiday then 1 else 0 end)
-            as working_days,
-        sum(case when is_employed_weekday and is_public_holiday then 1 else 0 end)
-            as public_holiday_days,
-        sum(capacity_hours) as capacity_hours,
-        sum(billable_hours) as billable_hours,
-        sum(non_billable_client_hours) as non_billable_client_hours,
-        sum(internal_hours) as internal_hours,
-        sum(pto_hours) as pto_hours,
-        sum(total_hours) as total_hours
+        {{ resource_hours_summed() }}
     from days_in_months
     group by 1, 2
 ),
@@ -68,23 +59,7 @@ months_described as (
         coalesce(dim_resources.practice_name, 'Unassigned') as practice_name,
         dim_resources.role_name,
         coalesce(dim_resources.legal_entity_id, md5('-1')) as legal_entity_id,
-        cast(months_summed.working_days as integer) as working_days,
-        cast(months_summed.public_holiday_days as integer) as public_holiday_days,
-        cast(round(months_summed.capacity_hours, 2) as decimal(12, 2)) as capacity_hours,
-        cast(round(months_summed.billable_hours, 2) as decimal(12, 2)) as billable_hours,
-        cast(round(months_summed.non_billable_client_hours, 2) as decimal(12, 2))
-            as non_billable_client_hours,
-        cast(round(months_summed.internal_hours, 2) as decimal(12, 2)) as internal_hours,
-        cast(round(months_summed.pto_hours, 2) as decimal(12, 2)) as pto_hours,
-        cast(round(months_summed.total_hours, 2) as decimal(12, 2)) as total_hours,
-        cast(round(
-            months_summed.billable_hours / nullif(months_summed.capacity_hours, 0), 4
-        ) as decimal(9, 4)) as utilization,
-        cast(round(
-            (months_summed.billable_hours + months_summed.non_billable_client_hours)
-            / nullif(months_summed.capacity_hours, 0),
-            4
-        ) as decimal(9, 4)) as total_utilization,
+        {{ utilization_figures('months_summed') }},
         cast(dim_resources.utilization_target as decimal(9, 4)) as utilization_target
     from months_summed
     left join dim_resources

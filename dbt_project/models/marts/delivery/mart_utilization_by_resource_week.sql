@@ -45,16 +45,7 @@ weeks_summed as (
     select
         resource_id,
         week_start_date,
-        sum(case when is_employed_weekday and not is_public_holiday then 1 else 0 end)
-            as working_days,
-        sum(case when is_employed_weekday and is_public_holiday then 1 else 0 end)
-            as public_holiday_days,
-        sum(capacity_hours) as capacity_hours,
-        sum(billable_hours) as billable_hours,
-        sum(non_billable_client_hours) as non_billable_client_hours,
-        sum(internal_hours) as internal_hours,
-        sum(pto_hours) as pto_hours,
-        sum(total_hours) as total_hours
+        {{ resource_hours_summed() }}
     from days_in_weeks
     group by 1, 2
 ),
@@ -69,23 +60,7 @@ weeks_described as (
         coalesce(dim_resources.practice_name, 'Unassigned') as practice_name,
         dim_resources.role_name,
         coalesce(dim_resources.legal_entity_id, md5('-1')) as legal_entity_id,
-        cast(weeks_summed.working_days as integer) as working_days,
-        cast(weeks_summed.public_holiday_days as integer) as public_holiday_days,
-        cast(round(weeks_summed.capacity_hours, 2) as decimal(12, 2)) as capacity_hours,
-        cast(round(weeks_summed.billable_hours, 2) as decimal(12, 2)) as billable_hours,
-        cast(round(weeks_summed.non_billable_client_hours, 2) as decimal(12, 2))
-            as non_billable_client_hours,
-        cast(round(weeks_summed.internal_hours, 2) as decimal(12, 2)) as internal_hours,
-        cast(round(weeks_summed.pto_hours, 2) as decimal(12, 2)) as pto_hours,
-        cast(round(weeks_summed.total_hours, 2) as decimal(12, 2)) as total_hours,
-        cast(round(
-            weeks_summed.billable_hours / nullif(weeks_summed.capacity_hours, 0), 4
-        ) as decimal(9, 4)) as utilization,
-        cast(round(
-            (weeks_summed.billable_hours + weeks_summed.non_billable_client_hours)
-            / nullif(weeks_summed.capacity_hours, 0),
-            4
-        ) as decimal(9, 4)) as total_utilization,
+        {{ utilization_figures('weeks_summed') }},
         cast(dim_resources.utilization_target as decimal(9, 4)) as utilization_target,
         -- the whole week lies between the first day with data and the day before the as-of date
         (
