@@ -7,6 +7,7 @@ sandbox serves the enterprise firm's time entries at >= 50,000 records/s through
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -70,15 +71,18 @@ def generation(ctx: Context) -> list[Figure]:
     return figures
 
 
-def _start_server(store: Path) -> tuple[subprocess.Popen[bytes], dict[str, dict[str, str]]]:
+def _start_server(store: Path, faults: str = "",
+                  ) -> tuple[subprocess.Popen[bytes], dict[str, dict[str, str]]]:
+    """``pslake sandbox serve`` on a free port (``faults``: ``PSLAKE_SANDBOX_FAULTS``)."""
     endpoints_file = store / "endpoints.json"
     endpoints_file.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pslake", "sandbox", "serve", "--dir", str(store), "--port", "0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "PSLAKE_SANDBOX_FAULTS": faults},
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not endpoints_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

@@ -4,8 +4,8 @@ Every vendor call goes through dlt's ``requests`` helper, which retries 429, 5xx
 dropped connections with exponential backoff and honours ``Retry-After``. pslake adds three
 things around it:
 
-- :class:`RateLimiter` keeps a vendor's documented budget (calls per window, concurrent calls)
-  on the client side; it sits in the transport adapter, so retries are paced too.
+- a :class:`pslake.ratelimit.RateLimiter` keeps a vendor's documented budget (calls per window,
+  concurrent calls) on the client side; it sits in the transport adapter, so retries are paced.
 - :class:`CallStats` counts calls, retries by cause and bytes, for the run summary.
 - :class:`RawPageClient` is dlt's ``RESTClient`` that yields each page's raw bytes instead of
   parsed JSON, so the big tables can be parsed by DuckDB in batches (see ``ingestion.pages``).
@@ -16,8 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -30,60 +29,9 @@ from requests import PreparedRequest, Request, Response
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from pslake.ratelimit import RateLimiter
+
 RETRY_STATUSES = frozenset({429, *range(500, 600)})
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """A vendor's budget: ``calls`` per ``window_s`` seconds, ``concurrent`` calls at once."""
-
-    calls: int | None = None
-    window_s: float = 1.0
-    concurrent: int | None = None
-
-    def describe(self) -> str:
-        """The budget in words, for the summary."""
-        parts = []
-        if self.calls:
-            parts.append(f"{self.calls} calls / {self.window_s:g} s")
-        if self.concurrent:
-            parts.append(f"{self.concurrent} at once")
-        return ", ".join(parts) or "none"
-
-
-class RateLimiter:
-    """A sliding-window call budget plus a concurrency cap, shared by a vendor's threads."""
-
-    def __init__(self, limit: RateLimit) -> None:
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._sent: deque[float] = deque()
-        self._slots = threading.BoundedSemaphore(limit.concurrent) if limit.concurrent else None
-        self.waited_s = 0.0
-
-    def acquire(self) -> None:
-        """Wait for a concurrency slot and a place in the window."""
-        if self._slots is not None:
-            self._slots.acquire()
-        calls = self.limit.calls
-        if not calls:
-            return
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.limit.window_s:
-                    self._sent.popleft()
-                if len(self._sent) < calls:
-                    self._sent.append(now)
-                    return
-                pause = self.limit.window_s - (now - self._sent[0])
-                self.waited_s += pause
-            time.sleep(pause)
-
-    def release(self) -> None:
-        """Give the concurrency slot back."""
-        if self._slots is not None:
-            self._slots.release()
 
 
 @dataclass

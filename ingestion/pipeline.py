@@ -36,7 +36,7 @@ import duckdb
 import requests
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-from ingestion.http import HttpSettings, RateLimit, RateLimiter
+from ingestion.http import HttpSettings
 from ingestion.pages import QUARANTINE_TABLE
 from ingestion.settings import (
     NEEDS_ACCOUNT,
@@ -49,6 +49,7 @@ from ingestion.settings import (
 from ingestion.summary import SourceTally
 from pslake import settings
 from pslake.errors import PslakeError
+from pslake.ratelimit import RateLimit, RateLimiter
 
 Progress = Callable[[str], None]
 WAREHOUSE_FILE = "warehouse.duckdb"

@@ -97,12 +97,15 @@ def main(
 def _register() -> None:
     from pslake.ingest_cli import ingest
     from pslake.sandbox_cli import demo, sandbox_app
+    from pslake.sync_cli import schedule_command, sync_app
     from pslake.transform_cli import transform
 
     app.add_typer(sandbox_app, name="sandbox")
     app.command("demo")(demo)
     app.command("ingest")(ingest)
     app.command("transform")(transform)
+    app.add_typer(sync_app, name="sync")
+    app.command("schedule")(schedule_command)
 
 
 _register()

@@ -153,6 +153,8 @@ def build(
                          f"{', '.join(COMMANDS)}")
     warehouse = warehouse_path(data_dir)
     _check_warehouse(warehouse)
+    if command in ("build", "run"):
+        _export_sync_journal(warehouse, data_dir)
     all_vars = {**(vars or {}), **({"as_of": as_of.isoformat()} if as_of else {})}
     args: list[str] = []
     for option, values in (("--select", select), ("--exclude", exclude)):
@@ -260,6 +262,15 @@ def _check_warehouse(warehouse: Path) -> None:
         if not _is_lock_error(str(exc)):
             raise
         raise PslakeError(_lock_message(warehouse, str(exc))) from None
+
+
+def _export_sync_journal(warehouse: Path, data_dir: Path | None) -> None:
+    """Copy the reverse sync's journal into the warehouse (``raw_reverse_sync``) for dbt."""
+    from reverse_sync.export import export_journal
+
+    with duckdb.connect(str(warehouse)) as con:
+        counts = export_journal(con, data_dir)
+    log.debug("reverse sync journal exported: %s", counts)
 
 
 def _is_lock_error(text: str) -> bool:

@@ -1,1 +1,1 @@
-"""Reverse sync: governed corrections and invoice status back to the CRM (issue 5)."""
+"""Reverse sync: governed corrections and invoice status back to the CRM (see README.md)."""

@@ -20,6 +20,9 @@ Conventions, so that every reader and writer agrees:
   numbers anyway. The warehouse re-types them as decimals.
 - HubSpot property values are strings, as HubSpot returns them.
 - Every write through the API sets the vendor's modification timestamp to the current time.
+- Every HubSpot property write through the API is also logged in ``property_writes`` (one row per
+  record and property, in the write's transaction); the generator logs nothing. Read it with
+  :func:`property_writes`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Vendor = Literal["hubspot", "harvest", "netsuite"]
 VENDORS: tuple[Vendor, ...] = ("hubspot", "harvest", "netsuite")
@@ -37,6 +40,26 @@ FIRM_FILE = "firm.json"
 GROUND_TRUTH_FILE = "ground_truth.csv"
 ENDPOINTS_FILE = "endpoints.json"
 GROUND_TRUTH_COLUMNS = ("exception_type", "record_ref", "expected", "actual")
+
+# The write log of the HubSpot emulator: what each API request wrote, so that tests can count
+# writes per (record, property, value) and tell which request made them. Kept apart from
+# HUBSPOT_DDL so that :func:`upgrade_schema` can add it to stores made before it existed.
+HUBSPOT_WRITE_LOG_DDL = """
+create table if not exists property_writes (
+    seq integer primary key autoincrement,
+    object_type text not null,      -- canonical name: companies | contacts | deals | erp_invoices
+    record_id integer not null,
+    property text not null,
+    value text,                     -- as stored; null when the write cleared the property
+    previous_value text,            -- the value before this write; null when it was unset
+    written_at text not null,       -- ISO 8601 ms, Z: the record's new updated_at
+    correlation_id text,            -- the request's X-Correlation-Id header, if any
+    request_method text not null,   -- POST | PATCH
+    endpoint text not null          -- e.g. POST /crm/v3/objects/{object_type}/batch/update
+);
+create index if not exists property_writes_by_record
+    on property_writes (object_type, record_id, property);
+"""
 
 HUBSPOT_DDL = """
 create table if not exists objects (
@@ -425,7 +448,11 @@ create index if not exists transactionline_by_transaction on transactionline ("t
 create index if not exists transactionline_by_modified on transactionline (linelastmodifieddate);
 """
 
-DDL: dict[Vendor, str] = {"hubspot": HUBSPOT_DDL, "harvest": HARVEST_DDL, "netsuite": NETSUITE_DDL}
+DDL: dict[Vendor, str] = {
+    "hubspot": HUBSPOT_DDL + HUBSPOT_WRITE_LOG_DDL,
+    "harvest": HARVEST_DDL,
+    "netsuite": NETSUITE_DDL,
+}
 INDEXES: dict[Vendor, str] = {
     "hubspot": "",
     "harvest": HARVEST_INDEXES,
@@ -480,6 +507,64 @@ def create_indexes(store_dir: Path) -> None:
             con.execute("pragma journal_mode=wal")  # how the server runs it
         finally:
             con.close()
+
+
+def upgrade_schema(store_dir: Path) -> None:
+    """Add the tables newer than a store (idempotent; the server runs it at start).
+
+    A store generated before the HubSpot write log existed lacks ``property_writes``; this creates
+    it, and leaves a store that has it untouched (no write transaction is taken then).
+
+    Args:
+        store_dir: The store directory; vendor files that do not exist are left alone.
+    """
+    path = db_path(store_dir, "hubspot")
+    if not path.exists():
+        return
+    con = connect(store_dir, "hubspot")
+    try:
+        present = con.execute(
+            "select 1 from sqlite_master where type = 'table' and name = 'property_writes'"
+        ).fetchone()
+        if present is None:
+            con.executescript(HUBSPOT_WRITE_LOG_DDL)
+    finally:
+        con.close()
+
+
+def property_writes(store_dir: Path | str, object_type: str | None = None) -> list[dict[str, Any]]:
+    """The HubSpot write log, oldest first, read straight from the store file (read only).
+
+    One dict per (request, record, property) written through the API, with the keys ``seq``,
+    ``object_type``, ``record_id``, ``property``, ``value`` (None when cleared),
+    ``previous_value``, ``written_at``, ``correlation_id``, ``request_method`` and ``endpoint``.
+    Safe to call while the sandbox serves the store (SQLite WAL readers do not block it).
+
+    Args:
+        store_dir: The store directory.
+        object_type: Only this object type, by its canonical name (``companies``,
+            ``erp_invoices``); all types when omitted.
+
+    Returns:
+        The rows in write order; empty for a store that has no write log yet.
+    """
+    path = db_path(Path(store_dir), "hubspot")
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    try:
+        has_log = con.execute(
+            "select 1 from sqlite_master where type = 'table' and name = 'property_writes'"
+        ).fetchone()
+        if has_log is None:
+            return []
+        sql = "select * from property_writes"
+        params: list[str] = []
+        if object_type is not None:
+            sql += " where object_type = ?"
+            params.append(object_type)
+        return [dict(row) for row in con.execute(sql + " order by seq", params)]
+    finally:
+        con.close()
 
 
 @contextmanager

@@ -7,13 +7,7 @@
     empty with those columns instead of failing. -#}
 {% macro loaded_rows(source_name, table_name, empty_columns=none) -%}
     {%- set relation = source(source_name, table_name) -%}
-    {%- set exists = true -%}
-    {%- if execute and empty_columns is not none -%}
-        {%- set exists = adapter.get_relation(
-            database=relation.database, schema=relation.schema, identifier=relation.identifier
-        ) is not none -%}
-    {%- endif -%}
-    {%- if exists -%}
+    {%- if empty_columns is none or relation_exists(relation) -%}
         select * from {{ relation }}
         where _dlt_load_id in (
             select load_id from {{ relation.database }}.{{ relation.schema }}._dlt_loads
@@ -28,4 +22,15 @@
             cast(null as varchar) as _dlt_id
         where false
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- Whether a relation is in the warehouse (always true while dbt parses, when nothing runs). -#}
+{% macro relation_exists(relation) -%}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(
+        database=relation.database, schema=relation.schema, identifier=relation.identifier
+    ) is not none) }}
 {%- endmacro %}

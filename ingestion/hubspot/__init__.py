@@ -45,7 +45,7 @@ import orjson
 import pyarrow as pa
 from dlt.sources import DltResource
 
-from ingestion.http import HttpSettings, RateLimiter
+from ingestion.http import HttpSettings
 from ingestion.hubspot.client import (
     AssociationReader,
     Portal,
@@ -76,6 +76,7 @@ from ingestion.hubspot.settings import (
 )
 from ingestion.pages import Contract, PageBatch, landing_folder
 from ingestion.summary import SourceTally, TableTally, pages_to_items
+from pslake.ratelimit import RateLimiter
 
 # When one load holds a record twice (archived while the run read it live), keep the newest.
 _NEWEST: dict[str, Any] = {CURSOR: {"dedup_sort": "desc"}}

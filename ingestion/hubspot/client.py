@@ -27,14 +27,7 @@ from dlt.sources.helpers.rest_client.paginators import (
 )
 from requests import Response
 
-from ingestion.http import (
-    HttpSettings,
-    RateLimit,
-    RateLimiter,
-    RawPageClient,
-    bearer,
-    vendor_session,
-)
+from ingestion.http import HttpSettings, RawPageClient, bearer, vendor_session
 from ingestion.hubspot.settings import (
     ASSOCIATION_VERSION,
     ASSOCIATIONS,
@@ -54,6 +47,7 @@ from ingestion.hubspot.settings import (
 from ingestion.pages import Contract
 from ingestion.summary import SourceTally, TableTally
 from pslake.errors import PslakeError
+from pslake.ratelimit import RateLimit, RateLimiter
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)

@@ -38,7 +38,7 @@ import dlt
 import pendulum
 from dlt.sources import DltResource
 
-from ingestion.http import HttpSettings, RateLimiter, RawPageClient
+from ingestion.http import HttpSettings, RawPageClient
 from ingestion.netsuite.client import (
     SuiteQLPaginator,
     latest_modification,
@@ -65,6 +65,7 @@ from ingestion.netsuite.settings import (
 from ingestion.pages import Batch, Contract, PageBatch, landing_folder, session
 from ingestion.summary import SourceTally, pages_to_items
 from pslake.errors import PslakeError
+from pslake.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import orjson
 from dlt.sources.helpers.rest_client.paginators import BasePaginator, SinglePagePaginator
 from requests import HTTPError, Request, Response
 
-from ingestion.http import HttpSettings, RateLimiter, RawPageClient, bearer, vendor_session
+from ingestion.http import HttpSettings, RawPageClient, bearer, vendor_session
 from ingestion.netsuite.settings import (
     CURSOR,
     PAGE_SIZE,
@@ -31,6 +31,7 @@ from ingestion.netsuite.settings import (
 )
 from ingestion.summary import SourceTally
 from pslake.errors import PslakeError
+from pslake.ratelimit import RateLimiter
 
 
 def make_client(base_url: str, access_token: str, tally: SourceTally,

@@ -9,6 +9,10 @@ records are always stored under the canonical name. Property values are strings,
 returns them; every write stamps ``hs_lastmodifieddate`` (``lastmodifieddate`` for contacts) and
 the ``updated_at`` column with the sandbox clock. Shapes follow vendor-apis.md §1 and are
 checked against the official ``hubspot-api-client`` deserialisers.
+
+Every create, update and upsert also logs one ``property_writes`` row per record and property it
+was sent (changed or not), in the write's own transaction, with the request's
+``X-Correlation-Id`` header; ``propertiesWithHistory`` reads the versions back from that log.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ ASSOCIATION_PAGE_LIMIT = 500
 OWNERS_DEFAULT_LIMIT = 100
 OWNERS_MAX_LIMIT = 500
 BUILTIN_STAMP = "2019-08-06T14:30:00.000Z"  # createdAt/updatedAt of HubSpot-defined properties
+CORRELATION_HEADER = "X-Correlation-Id"  # names the request in the write log
+API_SOURCE_ID = "sandbox-api"  # history sourceId of a logged write sent without that header
 
 STANDARD_TYPE_IDS = {
     "contacts": "0-1", "companies": "0-2", "deals": "0-3", "tickets": "0-5",
@@ -303,6 +309,23 @@ def _new_property(name: str, body: dict[str, Any], now: str) -> Prop:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WriteOrigin:
+    """The request a write came from, as the write log records it."""
+
+    correlation_id: str | None
+    method: str
+    endpoint: str  # method and route template, e.g. POST /crm/v3/objects/{object_type}
+
+
+def _origin(request: Request) -> WriteOrigin:
+    """Who is writing: the correlation header (None when absent or blank) and the route."""
+    route = request.scope.get("route")
+    template = getattr(route, "path_format", None) or request.url.path
+    correlation = (request.headers.get(CORRELATION_HEADER) or "").strip() or None
+    return WriteOrigin(correlation, request.method, f"{request.method} {template}")
+
+
 def _api(
     handler: Callable[[HubSpotEmulator, Request], Awaitable[Response]],
 ) -> Callable[[HubSpotEmulator, Request], Awaitable[Response]]:
@@ -384,6 +407,13 @@ def _input_id(item: dict[str, Any], index: int) -> str:
     if value is None or str(value).strip() == "":
         raise ApiError(400, f"inputs[{index}].id is required")
     return str(value).strip()
+
+
+def _text(value: Any) -> str | None:
+    """A stored property value as text (None stays None)."""
+    if value is None or isinstance(value, str):
+        return value
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _marks(values: Iterable[Any]) -> str:
@@ -538,7 +568,8 @@ class HubSpotEmulator:
     # ---- rendering --------------------------------------------------------------------------
 
     def _render(self, ot: ObjectType, row: sqlite3.Row, wanted: list[str] | None,
-                history: list[str] | None, defs: dict[str, Prop]) -> dict[str, Any]:
+                history: list[str] | None, defs: dict[str, Prop],
+                logged: dict[str, list[sqlite3.Row]] | None = None) -> dict[str, Any]:
         stored: dict[str, Any] = orjson.loads(row["properties"])
         created, updated = row["created_at"], row["updated_at"]
         stored["hs_object_id"] = str(row["id"])
@@ -565,19 +596,62 @@ class HubSpotEmulator:
             record["archivedAt"] = row["archived_at"] or updated
         if history is not None:
             record["propertiesWithHistory"] = {
-                name: ([{"value": str(stored[name]), "timestamp": updated,
-                         "sourceType": "API", "sourceId": "sandbox"}]
-                       if stored.get(name) not in (None, "") else [])
+                name: self._versions(stored.get(name), created, updated, (logged or {}).get(name))
                 for name in history if name in stored or name in defs
             }
         return record
+
+    @staticmethod
+    def _versions(current: Any, created: str, updated: str,
+                  writes: list[sqlite3.Row] | None) -> list[dict[str, Any]]:
+        """A property's versions, newest first.
+
+        Without logged writes: the current value, stamped with the record's modification time
+        (the generator keeps no history). With them: one version per logged write, then the
+        value the record had before the first of them (the generated one, stamped with the
+        record's creation time), unless the property was unset then or the record was created
+        through the API.
+        """
+        if not writes:
+            if current in (None, ""):
+                return []
+            return [{"value": str(current), "timestamp": updated, "sourceType": "API",
+                     "sourceId": "sandbox"}]
+        versions = [{"value": write["value"] or "", "timestamp": write["written_at"],
+                     "sourceType": "INTEGRATION",
+                     "sourceId": write["correlation_id"] or API_SOURCE_ID} for write in writes]
+        first = writes[-1]
+        if first["previous_value"] not in (None, ""):
+            versions.append({"value": first["previous_value"], "timestamp": created,
+                             "sourceType": "API", "sourceId": "sandbox"})
+        return versions
+
+    def _logged_writes(self, ot: ObjectType, ids: list[int], names: list[str]
+                       ) -> dict[int, dict[str, list[sqlite3.Row]]]:
+        """Logged writes of some properties of some records: id -> property -> newest first."""
+        if not ids or not names:
+            return {}
+        rows = self.db.execute(
+            "select record_id, property, value, previous_value, written_at, correlation_id "
+            "from property_writes where object_type = ? "
+            f"and record_id in ({_marks(ids)}) and property in ({_marks(names)}) "
+            "order by seq desc",
+            [ot.name, *ids, *names],
+        )
+        out: dict[int, dict[str, list[sqlite3.Row]]] = {}
+        for row in rows:
+            out.setdefault(row["record_id"], {}).setdefault(row["property"], []).append(row)
+        return out
 
     def _serve(self, ot: ObjectType, rows: list[sqlite3.Row], wanted: list[str] | None,
                history: list[str] | None = None,
                associations: list[str] | None = None) -> list[dict[str, Any]]:
         """Render rows as records, add inline associations, apply record faults."""
         defs = self.props(ot)
-        records = [self._render(ot, row, wanted, history, defs) for row in rows]
+        logged = (self._logged_writes(ot, [row["id"] for row in rows], list(dict.fromkeys(history)))
+                  if history else {})
+        records = [self._render(ot, row, wanted, history, defs, logged.get(row["id"]))
+                   for row in rows]
         if associations and rows:
             ids = [row["id"] for row in rows]
             for target in dict.fromkeys(associations):
@@ -772,15 +846,29 @@ class HubSpotEmulator:
                         context={"id": [str(holder)], "propertyName": [prop.name]},
                     )
 
+    def _log(self, ot: ObjectType, writes: list[tuple[int, str, str | None, str | None]],
+             now: str, origin: WriteOrigin) -> None:
+        """Append (record id, property, value, previous value) rows to the write log."""
+        self.db.executemany(
+            "insert into property_writes (object_type, record_id, property, value, "
+            "previous_value, written_at, correlation_id, request_method, endpoint) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(ot.name, rid, name, value, previous, now, origin.correlation_id, origin.method,
+              origin.endpoint) for rid, name, value, previous in writes],
+        )
+
     def _update(self, ot: ObjectType, targets: list[tuple[int, dict[str, str | None]]],
-                now: str) -> None:
-        """Merge values into existing records (within the caller's transaction)."""
+                now: str, origin: WriteOrigin) -> None:
+        """Merge values into existing records and log them (within the caller's transaction)."""
         current = self._rows(ot, [rid for rid, _ in targets], archived=None)
         unique = self._unique_names(ot)
+        writes: list[tuple[int, str, str | None, str | None]] = []
         for rid, values in targets:
             stored = orjson.loads(current[rid]["properties"])
             for name in unique.intersection(values):
                 self._unique_changes.append((ot.name, name, stored.get(name), values[name], rid))
+            writes += [(rid, name, value, _text(stored.get(name)))
+                       for name, value in values.items()]
             for name, value in values.items():
                 if value is None:
                     stored.pop(name, None)
@@ -792,14 +880,22 @@ class HubSpotEmulator:
                 "where object_type = ? and id = ?",
                 (orjson.dumps(stored).decode(), now, ot.name, rid),
             )
+        self._log(ot, writes, now, origin)
 
-    def _insert(self, ot: ObjectType, items: list[dict[str, str | None]], now: str) -> list[int]:
-        """Create records (within the caller's transaction); returns their new ids."""
+    def _insert(self, ot: ObjectType, items: list[dict[str, str | None]], now: str,
+                origin: WriteOrigin) -> list[int]:
+        """Create records and log their values (within the caller's transaction).
+
+        Returns:
+            The new record ids, in input order.
+        """
         next_id = self.db.execute("select coalesce(max(id), 0) from objects where "
                                   "object_type = ?", (ot.name,)).fetchone()[0] + 1
         ids = []
         unique = self._unique_names(ot)
+        writes: list[tuple[int, str, str | None, str | None]] = []
         for values in items:
+            writes += [(next_id, name, value, None) for name, value in values.items()]
             stored = {k: v for k, v in values.items() if v is not None}
             for name in unique.intersection(stored):
                 self._unique_changes.append((ot.name, name, None, stored[name], next_id))
@@ -815,6 +911,7 @@ class HubSpotEmulator:
             )
             ids.append(next_id)
             next_id += 1
+        self._log(ot, writes, now, origin)
         return ids
 
     def _create_associations(self, ot: ObjectType, specs: list[tuple[int, Any]]) -> None:
@@ -950,9 +1047,10 @@ class HubSpotEmulator:
         values = self._validate(ot, [(0, "new", body.get("properties") or {})])
         self._check_unique(ot, [(None, values[0])])
         now = self._now()
+        origin = _origin(request)
 
         def write() -> list[int]:
-            ids = self._insert(ot, values, now)
+            ids = self._insert(ot, values, now, origin)
             self._create_associations(ot, [(ids[0], body.get("associations"))])
             return ids
 
@@ -970,7 +1068,8 @@ class HubSpotEmulator:
         values = self._validate(ot, [(0, str(row["id"]), body.get("properties") or {})])
         self._check_unique(ot, [(row["id"], values[0])])
         now = self._now()
-        self._write(lambda: self._update(ot, [(row["id"], values[0])], now))
+        origin = _origin(request)
+        self._write(lambda: self._update(ot, [(row["id"], values[0])], now, origin))
         return json_response(self._written(ot, [row["id"]], values)[0])
 
     @_api
@@ -1058,9 +1157,10 @@ class HubSpotEmulator:
                                      for i, item in enumerate(inputs)])
         self._check_unique(ot, [(None, vals) for vals in values])
         now = self._now()
+        origin = _origin(request)
 
         def write() -> list[int]:
-            ids = self._insert(ot, values, now)
+            ids = self._insert(ot, values, now, origin)
             self._create_associations(ot, [(rid, item.get("associations"))
                                            for rid, item in zip(ids, inputs, strict=True)])
             return ids
@@ -1107,7 +1207,8 @@ class HubSpotEmulator:
         missing = [key for key, prop in keys if (key, prop) not in found]
         if targets:
             now = self._now()
-            self._write(lambda: self._update(ot, targets, now))
+            origin = _origin(request)
+            self._write(lambda: self._update(ot, targets, now, origin))
         results = self._written(ot, [rid for rid, _ in targets], [v for _, v in targets])
         errors = [self._not_found(ot, "update", missing)] if missing else None
         return json_response(_batch_body(results, started, errors), 207 if errors else 200)
@@ -1132,17 +1233,22 @@ class HubSpotEmulator:
                            f"[{', '.join(sorted({k for k, _ in keys if ids.count(k) > 1}))}]")
         values = self._validate(ot, [(i, ids[i], item.get("properties") or {})
                                      for i, item in enumerate(inputs)])
+        sent = [list(vals) for vals in values]
         for (key, id_property), vals in zip(keys, values, strict=True):
             vals[str(id_property)] = key
         changes = [(found.get(key), vals) for key, vals in zip(keys, values, strict=True)]
         self._check_unique(ot, changes)
         now = self._now()
-        updates = [(rid, vals) for rid, vals in changes if rid is not None]
+        origin = _origin(request)
+        # A found record is updated with the properties sent only: its idProperty already holds
+        # the key, and the key is how it was found, not a write (nor a write-log row).
+        updates = [(rid, {name: vals[name] for name in names})
+                   for (rid, vals), names in zip(changes, sent, strict=True) if rid is not None]
         creates = [vals for rid, vals in changes if rid is None]
 
         def write() -> list[int]:
-            self._update(ot, updates, now)
-            return self._insert(ot, creates, now)
+            self._update(ot, updates, now, origin)
+            return self._insert(ot, creates, now, origin)
 
         new_ids = iter(self._write(write))
         record_ids = [rid if rid is not None else next(new_ids) for rid, _ in changes]

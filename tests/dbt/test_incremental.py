@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from pslake import transform
-from tests.dbt.conftest import SmallWarehouse, ingest_from_sandbox
+from tests.conftest import BuiltFirm, ingest_from_sandbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ def _edit_store(firm: Path) -> dict[str, int]:
 
 
 def test_incremental_build_after_source_edits_equals_a_full_rebuild(
-        small_warehouse: SmallWarehouse, tmp_path: Path) -> None:
+        small_warehouse: BuiltFirm, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     shutil.copytree(small_warehouse.data_dir, data_dir,
                     ignore=shutil.ignore_patterns("dbt", "*.lock", "*.pickle"))

@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.dbt.conftest import SmallWarehouse
+from tests.conftest import BuiltFirm
 from tests.dbt.independent import (
     Store,
     money,
@@ -109,12 +109,12 @@ class PersonCase:
 
 
 @pytest.fixture(scope="module")
-def store(small_warehouse: SmallWarehouse) -> Store:
+def store(small_warehouse: BuiltFirm) -> Store:
     return Store.load(small_warehouse.firm, small_warehouse.as_of)
 
 
 @pytest.fixture(scope="module")
-def warehouse(small_warehouse: SmallWarehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+def warehouse(small_warehouse: BuiltFirm) -> Iterator[duckdb.DuckDBPyConnection]:
     con = small_warehouse.connect()
     yield con
     con.close()

@@ -12,7 +12,7 @@ import pytest
 
 from pslake import transform
 from sandbox.score import score
-from tests.dbt.conftest import SmallWarehouse, build_firm
+from tests.conftest import BuiltFirm
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def _found(warehouse: Path) -> set[tuple[str, str]]:
 
 
 def test_small_firm_every_injected_discrepancy_is_found_and_nothing_else(
-        small_warehouse: SmallWarehouse) -> None:
+        small_warehouse: BuiltFirm) -> None:
     result = score(small_warehouse.firm, _found(small_warehouse.warehouse))
     assert result.expected, "the small firm has no injected discrepancies to find"
     assert (result.recall, result.precision) == (1.0, 1.0), "\n".join(result.lines())
@@ -36,15 +36,14 @@ def test_small_firm_every_injected_discrepancy_is_found_and_nothing_else(
 
 @pytest.mark.slow
 def test_medium_firm_every_injected_discrepancy_is_found_and_nothing_else(
-        tmp_path: Path) -> None:
-    built = build_firm(tmp_path, size="medium")
-    assert built.result.success, built.result.failures
-    result = score(built.firm, _found(built.warehouse))
+        medium_warehouse: BuiltFirm) -> None:
+    assert medium_warehouse.result.success, medium_warehouse.result.failures
+    result = score(medium_warehouse.firm, _found(medium_warehouse.warehouse))
     assert (result.recall, result.precision) == (1.0, 1.0), "\n".join(result.lines())
 
 
 def test_an_exception_keeps_its_first_seen_time_across_runs(
-        small_warehouse: SmallWarehouse, tmp_path: Path) -> None:
+        small_warehouse: BuiltFirm, tmp_path: Path) -> None:
     import duckdb
 
     data_dir = small_warehouse.copy_to(tmp_path / "data")

@@ -17,7 +17,7 @@ from pslake import settings, transform
 from pslake.cli import app
 from pslake.errors import PslakeError
 from pslake.transform_cli import AS_OF_ENV, resolve_as_of
-from tests.dbt.conftest import SmallWarehouse
+from tests.conftest import BuiltFirm
 
 SUMMARY = re.compile(r"^transform: (\d+) models, (\d+) tests passed, (\d+) failed"
                      r"(, \d+ warned)?(, \d+ skipped)? in [\d.]+ s \(as of \d{4}-\d{2}-\d{2}\)$")
@@ -25,7 +25,7 @@ SUMMARY = re.compile(r"^transform: (\d+) models, (\d+) tests passed, (\d+) faile
 
 @pytest.mark.integration
 def test_build_on_the_small_firm_succeeds_with_its_artifacts_in_the_data_folder(
-        small_warehouse: SmallWarehouse):
+        small_warehouse: BuiltFirm):
     result = small_warehouse.result
     assert result.success, result.failures
     assert result.failed == 0 and result.failures == []
@@ -52,7 +52,7 @@ def _complete_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> i
 
 @pytest.mark.integration
 def test_staging_models_are_views_with_as_many_rows_as_their_raw_tables(
-        small_warehouse: SmallWarehouse):
+        small_warehouse: BuiltFirm):
     manifest = small_warehouse.manifest
     staging = {node["name"]: node for node in manifest["nodes"].values()
                if node["resource_type"] == "model" and node["fqn"][1] == "staging"}

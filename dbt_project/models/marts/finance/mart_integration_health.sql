@@ -16,6 +16,21 @@
 
 with
 
+sync_dead_letters as (
+    select dead_letter_state
+    from {{ ref('stg_pslake__sync_dead_letters') }}
+    where dead_letter_state in ('retrying', 'given_up')
+),
+
+-- the reverse sync writes only to the CRM: its open dead letters count against the crm role
+reverse_sync as (
+    select
+        'crm' as system_role,
+        count(*) as failure_count,
+        sum(case when dead_letter_state = 'given_up' then 1 else 0 end) as given_up_count
+    from sync_dead_letters
+),
+
 int_erp_customers_grouped as (
     select is_survivor
     from {{ ref('int_erp_customers_grouped') }}
@@ -149,8 +164,8 @@ health as (
         cast(exceptions_summed.max_exception_age_days as integer) as max_exception_age_days,
         cast(round(exceptions_summed.avg_exception_age_days, 1) as decimal(10, 1))
             as avg_exception_age_days,
-        -- fed by the reverse sync's dead-letter table once it is wired (issue 5): no fake data
-        cast(0 as integer) as reverse_sync_failure_count
+        cast(coalesce(reverse_sync.failure_count, 0) as integer) as reverse_sync_failure_count,
+        cast(coalesce(reverse_sync.given_up_count, 0) as integer) as reverse_sync_given_up_count
     from systems
     left join freshness
         on systems.system_role = freshness.system_role
@@ -160,6 +175,8 @@ health as (
         on systems.system_role = duplicates.system_role
     left join exceptions_summed
         on systems.system_role = exceptions_summed.system_role
+    left join reverse_sync
+        on systems.system_role = reverse_sync.system_role
 )
 
 select * from health

@@ -38,6 +38,14 @@ invoiced as (
     group by 1
 ),
 
+recognised as (
+    select
+        engagement_id,
+        sum(recognised_revenue) as revenue_recognised
+    from {{ ref('int_revenue_recognised_by_engagement_month') }}
+    group by 1
+),
+
 desired as (
     select
         deals.crm_deal_id as crm_record_id,
@@ -46,6 +54,8 @@ desired as (
         engagements.contract_value as pslake_contract_value,
         cast(coalesce(approved_hours.hours_delivered, 0) as decimal(12, 2))
             as pslake_hours_delivered,
+        cast(coalesce(recognised.revenue_recognised, 0) as decimal(18, 2))
+            as pslake_revenue_recognised,
         cast(coalesce(invoiced.amount_invoiced, 0) as decimal(18, 2)) as pslake_amount_invoiced,
         engagements.currency_code
     from deals
@@ -53,6 +63,8 @@ desired as (
         on deals.engagement_id = engagements.engagement_id
     left join approved_hours
         on deals.engagement_id = approved_hours.engagement_id
+    left join recognised
+        on deals.engagement_id = recognised.engagement_id
     left join invoiced
         on deals.engagement_id = invoiced.engagement_id
 )
