@@ -1,9 +1,11 @@
 """Incremental facts: after edits in the sources and an incremental ingest, an incremental
-``dbt build`` leaves the facts exactly as a full rebuild would.
+``dbt build`` leaves the facts, and the valued time entries built from them, exactly as a full
+rebuild would.
 
 The edits are the awkward ones for an incremental model: a time entry moved to another project,
 hours changed, an entry deleted (found by the ingestion's deletion scan, in a later load than
-the entry itself).
+the entry itself), and a rate card changed in the ERP (no time entry changed: only the valued
+entries that card prices must change).
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ FACT_QUERY = """
     select time_entry_id, engagement_id, client_id, hours, billable_amount, is_deleted
     from canonical.fct_time_entries order by time_entry_id
 """
+VALUED_QUERY = "select * from marts.int_time_entries_valued_at_rate_card order by time_entry_id"
 
 
-def _edit_store(firm: Path) -> dict[str, int]:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def _stamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _edit_entries(firm: Path) -> dict[str, int]:
+    stamp = _stamp()
     with sqlite3.connect(firm / "harvest.sqlite") as con:
         entries = con.execute(
             # recent entries: the deletion scan covers the last 60 days of time (ingestion)
@@ -46,22 +53,51 @@ def _edit_store(firm: Path) -> dict[str, int]:
     return {"moved": moved, "rehoured": rehoured, "deleted": deleted, "to_project": other}
 
 
+def _raise_consultant_cards(firm: Path) -> int:
+    """The ERP raises every Consultant card (client and standard ones) by 7."""
+    with sqlite3.connect(firm / "netsuite.sqlite") as con:
+        return con.execute("update customrecord_pslake_rate_card set custrecord_rc_rate = "
+                           "custrecord_rc_rate + 7, lastmodifieddate = ? "
+                           "where custrecord_rc_role = 'Consultant'",
+                           (_stamp().replace("T", " ").rstrip("Z"),)).rowcount
+
+
+def _incremental_equals_full(data_dir: Path, as_of: object) -> list[tuple]:
+    """Build incrementally, then fully; both must give the same facts and valued entries."""
+    select = ["+fct_time_entries", "+int_time_entries_valued_at_rate_card"]
+    warehouse = data_dir / transform.WAREHOUSE_FILE
+    incremental = transform.build(data_dir, select=select, as_of=as_of)
+    assert incremental.success, incremental.failures
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        facts = con.execute(FACT_QUERY).fetchall()
+        valued = con.execute(VALUED_QUERY).fetchall()
+    rebuilt = transform.build(data_dir, select=select, as_of=as_of, full_refresh=True)
+    assert rebuilt.success, rebuilt.failures
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(FACT_QUERY).fetchall() == facts
+        assert con.execute(VALUED_QUERY).fetchall() == valued
+    return valued
+
+
+def _rates(data_dir: Path) -> dict[str, object]:
+    with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE), read_only=True) as con:
+        return dict(con.execute("select time_entry_id, contracted_rate from "
+                                "marts.int_time_entries_valued_at_rate_card").fetchall())
+
+
 def test_incremental_build_after_source_edits_equals_a_full_rebuild(
         small_warehouse: BuiltFirm, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     shutil.copytree(small_warehouse.data_dir, data_dir,
                     ignore=shutil.ignore_patterns("dbt", "*.lock", "*.pickle"))
     firm = data_dir / "sandbox"
-    edits = _edit_store(firm)
+
+    # 1. entries moved, re-houred and deleted: the incremental runs read only the new loads
+    edits = _edit_entries(firm)
     time.sleep(1.1)  # the edits' second has passed: the ingest does not defer them
     ingest_from_sandbox(firm, data_dir, sources=["harvest"], deletion_scan_hours=0)
-
-    select = ["+fct_time_entries"]
-    incremental = transform.build(data_dir, select=select, as_of=small_warehouse.as_of)
-    assert incremental.success, incremental.failures
-    warehouse = data_dir / transform.WAREHOUSE_FILE
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        after_incremental = con.execute(FACT_QUERY).fetchall()
+    _incremental_equals_full(data_dir, small_warehouse.as_of)
+    with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE), read_only=True) as con:
         by_ref = {row[0]: row[1:] for row in con.execute(
             "select psa_time_entry_id, engagement_id, is_deleted from canonical.fct_time_entries"
         ).fetchall()}
@@ -71,8 +107,11 @@ def test_incremental_build_after_source_edits_equals_a_full_rebuild(
     assert by_ref[str(edits["moved"])] == (new_engagement, False)
     assert by_ref[str(edits["deleted"])][1] is True
 
-    rebuilt = transform.build(data_dir, select=select, as_of=small_warehouse.as_of,
-                              full_refresh=True)
-    assert rebuilt.success, rebuilt.failures
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute(FACT_QUERY).fetchall() == after_incremental
+    # 2. rate cards changed, no entry: every entry the cards price is revalued
+    before = _rates(data_dir)
+    assert _raise_consultant_cards(firm) > 0
+    time.sleep(1.1)
+    ingest_from_sandbox(firm, data_dir, sources=["netsuite"], deletion_scan_hours=0)
+    _incremental_equals_full(data_dir, small_warehouse.as_of)
+    after = _rates(data_dir)
+    assert sum(1 for key, rate in after.items() if key in before and before[key] != rate) > 10
