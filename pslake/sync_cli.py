@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pslake.cli import friendly, say
+
+if TYPE_CHECKING:  # the sync loads on first use: `pslake --help` stays fast
+    from reverse_sync.runner import PlanReport, Sync
 
 sync_app = typer.Typer(
     help="Push governed corrections and invoice status back to the CRM (plan is the default: "
@@ -19,7 +23,7 @@ POLICY_OPTION = typer.Option(
 LIMIT_OPTION = typer.Option(40, "--limit", help="Rows of the change table to show (0: all).")
 
 
-def _sync(policy: Path | None):  # type: ignore[no-untyped-def]  # typed in reverse_sync
+def _sync(policy: Path | None) -> Sync:
     from reverse_sync.runner import Sync
 
     return Sync(policy_path=policy, progress=say)
@@ -43,13 +47,12 @@ def _print_changes(rows: list[tuple[str, ...]], limit: int) -> None:
             "`pslake sync status --run RUN_ID --csv FILE` writes them)")
 
 
-def _change_rows(planned, statuses) -> list[tuple[str, ...]]:  # type: ignore[no-untyped-def]
+def _change_rows(report: PlanReport) -> list[tuple[str, ...]]:
     order = {"held": 0, "planned": 1, "deferred": 2, "given_up": 3, "refused": 4}
     rows = []
-    for item in planned:
+    for item in report.changes:
         c = item.change
-        status, detail = statuses.get(c.change_id, (
-            {"apply": "planned", "hold": "held", "refuse": "refused"}[item.decision], None))
+        status, detail = report.status_of(item)
         label = {"planned": "apply", "held": "hold", "refused": "refuse"}.get(status, status)
         rows.append((order.get(status, 9), (
             c.change_id, c.object, c.key, c.field,
@@ -58,7 +61,7 @@ def _change_rows(planned, statuses) -> list[tuple[str, ...]]:  # type: ignore[no
     return [r for _, r in sorted(rows, key=lambda x: (x[0], x[1][1], x[1][2], x[1][3]))]
 
 
-def _plan_summary(report) -> str:  # type: ignore[no-untyped-def]
+def _plan_summary(report: PlanReport) -> str:
     counts = report.counts()
     parts = [f"{counts.get(k, 0):,} {label}" for k, label in (
         ("planned", "to apply"), ("held", "held for approval"), ("refused", "refused"),
@@ -79,7 +82,7 @@ def plan_command(policy: Path | None = POLICY_OPTION, limit: int = LIMIT_OPTION)
     """
     with _sync(policy) as sync:
         report = sync.plan()
-    _print_changes(_change_rows(report.changes, report.statuses), limit)
+    _print_changes(_change_rows(report), limit)
     say(_plan_summary(report))
 
 
@@ -100,7 +103,7 @@ def apply_command(
     with _sync(policy) as sync:
         planned, result = sync.apply(plan)
     if planned is not None:
-        _print_changes(_change_rows(planned.changes, planned.statuses), limit)
+        _print_changes(_change_rows(planned), limit)
         say(_plan_summary(planned))
     for change in result.conflicts[:limit or None]:
         typer.secho(f"conflict: {change.object} {change.record_key} {change.field}: "

@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +90,7 @@ create table if not exists audit (
     record_key text not null,
     crm_id text,
     field text not null,
+    kind text not null,               -- the value kind (a revert compares by it)
     before_value text,
     after_value text,
     decision text not null,
@@ -326,11 +327,11 @@ class Journal:
         at = stamp()
         db.execute(
             "insert into audit (run_id, change_id, batch_id, object, record_key, crm_id, field, "
-            "before_value, after_value, decision, rule, approver, written_at) values "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "kind, before_value, after_value, decision, rule, approver, written_at) values "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (apply_run_id, change.change_id, batch_id, change.object, change.record_key,
-             change.crm_id, change.field, change.current_value, change.desired_value,
-             change.decision, change.rule, approver, at))
+             change.crm_id, change.field, change.kind, change.current_value,
+             change.desired_value, change.decision, change.rule, approver, at))
         self.remember(db, change.object, change.record_key, change.field,
                       change.desired_value, apply_run_id)
         self.set_status(db, change.run_id, [change.change_id], "written")
@@ -355,7 +356,7 @@ class Journal:
 
     def dead_letter(self, db: sqlite3.Connection, change: StoredChange, reason: str,
                     http_status: int | None, run_id: str, max_attempts: int,
-                    backoff: Any) -> str:
+                    backoff: Callable[[int], int]) -> str:
         """Record a rejected change; returns its new state (``retrying`` or ``given_up``).
 
         ``backoff`` maps the number of attempts so far to minutes before the next one.

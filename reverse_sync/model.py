@@ -55,6 +55,14 @@ class CrmObject:
     currency_column: str | None = None
     closed_period_column: str | None = None
 
+    def read_key(self, key: str, crm_id: str | None) -> str:
+        """What a batch read or update names a record by.
+
+        The unique property's value for an upserted object, else the CRM id (the key itself
+        when no separate id is known).
+        """
+        return key if self.id_property else (crm_id or key)
+
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:

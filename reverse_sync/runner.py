@@ -24,11 +24,11 @@ from pslake import settings
 from pslake.errors import PslakeError
 from pslake.transform import warehouse_path
 from reverse_sync.desired import CUSTOM_PROPERTIES, OBJECTS_BY_NAME, read_desired
-from reverse_sync.journal import Journal, StoredChange, now_utc, stamp, sync_dir
+from reverse_sync.journal import Journal, StoredChange, stamp, sync_dir
 from reverse_sync.model import Change, CrmObject, PlannedChange, ValueKind, same
 from reverse_sync.plan import PlanInput, plan
 from reverse_sync.policy import Policy, decide, load_policy
-from reverse_sync.writer import CrmRecord, HubSpotWriter, WriteInput
+from reverse_sync.writer import CallStats, CrmRecord, HubSpotWriter, WriteInput
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,14 @@ class PlanReport:
     recovered: int
     calls: int
 
+    def status_of(self, item: PlannedChange) -> tuple[str, str | None]:
+        """What will happen to a change (a failed one may wait or be given up), and why."""
+        default = {"apply": "planned", "hold": "held", "refuse": "refused"}[item.decision]
+        return self.statuses.get(item.change.change_id, (default, None))
+
     def counts(self) -> Counter[str]:
         """Changes by what will happen to them."""
-        return Counter(self.statuses.get(p.change.change_id, (_status(p), None))[0]
-                       for p in self.changes)
+        return Counter(self.status_of(p)[0] for p in self.changes)
 
 
 @dataclass(slots=True)
@@ -90,14 +94,9 @@ class ApplyReport:
     waits: Counter[str] = field(default_factory=Counter)
     ambiguous: int = 0
     bisections: int = 0
-    recovered: int = 0
     conflicts: list[StoredChange] = field(default_factory=list)
     failures: list[tuple[StoredChange, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-
-def _status(item: PlannedChange) -> str:
-    return {"apply": "planned", "hold": "held", "refuse": "refused"}[item.decision]
 
 
 class Sync:
@@ -111,6 +110,7 @@ class Sync:
         self.journal = Journal(sync_dir(self.data_dir))
         self._writer = writer
         self._locked = False
+        self._reverts: dict[str, str | None] = {}
         self.say: Progress = progress or (lambda _m: None)
 
     def close(self) -> None:
@@ -187,11 +187,11 @@ class Sync:
                     self.journal.set_status(db, batch["run_id"], [c.change_id for c in changes],
                                             "planned", "not confirmed before a crash")
                 continue
-            current = self.writer.read(obj, [_read_key(obj, c) for c in changes],
+            current = self.writer.read(obj, [obj.read_key(c.record_key, c.crm_id) for c in changes],
                                        sorted({c.field for c in changes})) if changes else {}
             with self.journal.transaction() as db:
                 for change in changes:
-                    record = current.get(_read_key(obj, change))
+                    record = current.get(obj.read_key(change.record_key, change.crm_id))
                     value = record.values.get(change.field) if record else None
                     if same(_kind(change), value, change.desired_value):
                         self._confirm(db, change, batch["batch_id"], batch["run_id"],
@@ -210,18 +210,24 @@ class Sync:
     def _confirm(self, db: sqlite3.Connection, change: StoredChange, batch_id: str,
                  run_id: str, approvals: dict[str, str], crm_id: str | None) -> None:
         if crm_id and not change.crm_id:
-            change = _with_crm_id(change, crm_id)
+            change = replace(change, crm_id=crm_id)
             db.execute("update changes set crm_id = ? where run_id = ? and change_id = ?",
                        (crm_id, change.run_id, change.change_id))
         self.journal.confirm_written(db, change, batch_id, approvals.get(change.change_id),
                                      run_id)
-        run = db.execute("select kind, plan_run_id from runs where run_id = ?",
-                         (run_id,)).fetchone()
-        if run is not None and run["kind"] == "revert":
+        reverted = self._reverted_run(run_id)
+        if reverted is not None:
             db.execute("update audit set reverted_by = ? where run_id = ? and object = ? and "
                        "record_key = ? and field = ? and reverted_by is null",
-                       (run_id, run["plan_run_id"], change.object, change.record_key,
-                        change.field))
+                       (run_id, reverted, change.object, change.record_key, change.field))
+
+    def _reverted_run(self, run_id: str) -> str | None:
+        """For a revert run, the run it reverts (looked up once per run)."""
+        if run_id not in self._reverts:
+            run = self.journal.run(run_id)
+            self._reverts[run_id] = (run["plan_run_id"] if run is not None
+                                     and run["kind"] == "revert" else None)
+        return self._reverts[run_id]
 
     # ---- plan -----------------------------------------------------------------------------------
 
@@ -233,11 +239,11 @@ class Sync:
         current: dict[tuple[str, str], dict[str, str | None]] = {}
         for name, records in desired.records.items():
             obj = OBJECTS_BY_NAME[name]
-            keys = [r.key if obj.id_property else (r.crm_id or r.key) for r in records]
+            keys = [obj.read_key(r.key, r.crm_id) for r in records]
             self.say(f"reading {len(keys):,} {name} from the CRM")
             found = self.writer.read(obj, keys, desired.fields[name])
             for record in records:
-                got = found.get(record.key if obj.id_property else (record.crm_id or record.key))
+                got = found.get(obj.read_key(record.key, record.crm_id))
                 if got is not None:
                     current[(name, record.key)] = dict(got.values)
         result = plan(PlanInput(
@@ -364,13 +370,13 @@ class Sync:
                      result: ApplyReport, approvals: dict[str, str]) -> None:
         """Re-read, journal the intent, write, confirm: one batch call."""
         writer = self.writer
-        reads_before = writer.stats.reads
-        current = writer.read(obj, [_read_key(obj, c) for c in batch],
+        before = replace(writer.stats, waits=Counter(writer.stats.waits))
+        current = writer.read(obj, [obj.read_key(c.record_key, c.crm_id) for c in batch],
                               sorted({c.field for c in batch}))
         send: list[StoredChange] = []
         with self.journal.transaction() as db:
             for change in batch:
-                record = current.get(_read_key(obj, change))
+                record = current.get(obj.read_key(change.record_key, change.crm_id))
                 value = record.values.get(change.field) if record else None
                 kind = _kind(change)
                 if same(kind, value, change.desired_value):
@@ -383,28 +389,21 @@ class Sync:
                     self.journal.set_status(db, change.run_id, [change.change_id], "conflict",
                                             detail)
                     result.outcome["conflict"] += 1
-                    result.conflicts.append(_with_detail(change, detail))
+                    result.conflicts.append(replace(change, detail=detail))
                 else:
                     send.append(change)
-        result.read_calls += writer.stats.reads - reads_before
         if not send:
+            _count_calls(result, before, writer.stats)
             return
         inputs = _inputs(send)
         operation = "upsert" if obj.id_property else "update"
         payload = [{"key": i.key, "crm_id": i.crm_id, "values": dict(i.values)} for i in inputs]
         batch_id = self.journal.open_batch(run_id, obj.name, operation, payload,
                                            [c.change_id for c in send])
-        stats_before = (writer.stats.reads, dict(writer.stats.waits), writer.stats.ambiguous,
-                        writer.stats.bisections)
         _crash_point("after_intent")
         outcome = writer.write(obj, inputs, batch_id)
         _crash_point("after_send")
-        result.write_calls += outcome.calls
-        result.read_calls += writer.stats.reads - stats_before[0]
-        result.ambiguous += writer.stats.ambiguous - stats_before[2]
-        result.bisections += writer.stats.bisections - stats_before[3]
-        for cause, count in writer.stats.waits.items():
-            result.waits[cause] += count - stats_before[1].get(cause, 0)
+        _count_calls(result, before, writer.stats)
         with self.journal.transaction() as db:
             for change in send:
                 if change.record_key in outcome.written:
@@ -488,7 +487,7 @@ class Sync:
         found: dict[tuple[str, str], CrmRecord] = {}
         for name in {name for name, _ in by_record}:
             obj = OBJECTS_BY_NAME[name]
-            keys = {self._audit_key(obj, key, audits): key
+            keys = {obj.read_key(key, audits[0]["crm_id"]): key
                     for (n, key), audits in by_record.items() if n == name}
             fields = sorted({a["field"] for (n, _), audits in by_record.items() if n == name
                              for a in audits})
@@ -497,7 +496,7 @@ class Sync:
         for (name, key), audits in by_record.items():
             obj = OBJECTS_BY_NAME[name]
             record = found.get((name, key))
-            kinds = {a["field"]: _kind_of(name, a["field"]) for a in audits}
+            kinds: dict[str, ValueKind] = {a["field"]: a["kind"] for a in audits}
             if record is None:
                 result.skipped.append(f"{name} {key}: no longer in the CRM")
                 continue
@@ -524,10 +523,6 @@ class Sync:
         for name, items in created.items():
             self._archive_created(revert_id, OBJECTS_BY_NAME[name], items, result)
 
-    @staticmethod
-    def _audit_key(obj: CrmObject, key: str, audits: Sequence[sqlite3.Row]) -> str:
-        return key if obj.id_property else (audits[0]["crm_id"] or key)
-
     def _archive_created(self, revert_id: str, obj: CrmObject,
                          items: Sequence[tuple[str, Sequence[sqlite3.Row]]],
                          result: ApplyReport) -> None:
@@ -552,23 +547,6 @@ def _kind(change: StoredChange) -> ValueKind:
     return change.kind  # type: ignore[return-value]
 
 
-def _kind_of(object_name: str, field_name: str) -> ValueKind:
-    """A field's kind for a revert (from the journal's own record of it)."""
-    money = {"invoice_amount", "amount_paid", "amount_due", "pslake_contract_value",
-             "pslake_revenue_recognised", "pslake_amount_invoiced"}
-    if field_name in money:
-        return "money"
-    if field_name in ("pslake_hours_delivered",):
-        return "number"
-    if field_name in ("invoice_date", "due_date"):
-        return "date"
-    return "text"
-
-
-def _read_key(obj: CrmObject, change: StoredChange) -> str:
-    return change.record_key if obj.id_property else (change.crm_id or change.record_key)
-
-
 def _inputs(changes: Sequence[StoredChange]) -> list[WriteInput]:
     grouped: dict[str, list[StoredChange]] = defaultdict(list)
     for change in changes:
@@ -579,14 +557,10 @@ def _inputs(changes: Sequence[StoredChange]) -> list[WriteInput]:
             for key, items in grouped.items()]
 
 
-def _with_detail(change: StoredChange, detail: str) -> StoredChange:
-    return replace(change, detail=detail)
-
-
-def _with_crm_id(change: StoredChange, crm_id: str) -> StoredChange:
-    return replace(change, crm_id=crm_id)
-
-
-def now_text() -> str:
-    """The current time as the journal writes it (for callers printing it)."""
-    return stamp(now_utc())
+def _count_calls(result: ApplyReport, before: CallStats, after: CallStats) -> None:
+    """Add what the CRM calls cost since ``before`` to a run's report."""
+    result.read_calls += after.reads - before.reads
+    result.write_calls += after.writes - before.writes
+    result.ambiguous += after.ambiguous - before.ambiguous
+    result.bisections += after.bisections - before.bisections
+    result.waits.update(after.waits - before.waits)

@@ -263,10 +263,10 @@ class HubSpotWriter:
                        outcome: WriteOutcome) -> list[WriteInput]:
         """After an ambiguous outcome: count records holding their values as written."""
         fields = sorted({name for item in inputs for name in item.values})
-        current = self.read(obj, [self._read_key(obj, item) for item in inputs], fields)
+        current = self.read(obj, [obj.read_key(item.key, item.crm_id) for item in inputs], fields)
         missing = []
         for item in inputs:
-            record = current.get(self._read_key(obj, item))
+            record = current.get(obj.read_key(item.key, item.crm_id))
             if record is not None and all(same(item.kinds[name], record.values.get(name), value)
                                           for name, value in item.values.items()):
                 outcome.written[item.key] = record.crm_id
@@ -289,8 +289,9 @@ class HubSpotWriter:
             by_id.add(str(item.get("id")))
             if obj.id_property and props.get(obj.id_property) is not None:
                 by_key[str(props[obj.id_property])] = str(item.get("id"))
+        unanswered: list[WriteInput] = []
         for item in inputs:
-            ref = self._read_key(obj, item)
+            ref = obj.read_key(item.key, item.crm_id)
             if ref in refused:
                 outcome.failed[item.key] = (refused[ref], 207)
             elif item.key in by_key:
@@ -299,13 +300,11 @@ class HubSpotWriter:
                 outcome.written[item.key] = item.crm_id
             elif not obj.id_property and item.key in by_id:
                 outcome.written[item.key] = item.key
-            else:  # neither written nor refused by name: find out rather than guess
-                for again in self._still_missing(obj, [item], outcome):
-                    outcome.failed[again.key] = ("not in the CRM's answer", None)
-
-    @staticmethod
-    def _read_key(obj: CrmObject, item: WriteInput) -> str:
-        return item.key if obj.id_property else (item.crm_id or item.key)
+            else:
+                unanswered.append(item)
+        # neither written nor refused by name: find out (one read) rather than guess
+        for item in self._still_missing(obj, unanswered, outcome) if unanswered else []:
+            outcome.failed[item.key] = ("not in the CRM's answer", None)
 
     @staticmethod
     def _write_path(obj: CrmObject) -> str:

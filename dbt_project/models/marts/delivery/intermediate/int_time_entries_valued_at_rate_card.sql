@@ -149,22 +149,9 @@ entries_valued as (
         postings_summarised.erp_invoice_id,
         postings_summarised.invoice_date
     from entries_described
-    left join dim_rate_cards as client_card
-        on
-            not client_card.is_standard_card
-            and entries_described.client_id = client_card.client_id
-            and entries_described.role_name = client_card.role_name
-            and entries_described.work_date >= client_card.effective_from
-            and entries_described.work_date
-            <= coalesce(client_card.effective_to, cast('9999-12-31' as date))
-    left join dim_rate_cards as standard_card
-        on
-            standard_card.is_standard_card
-            and entries_described.engagement_legal_entity_id = standard_card.legal_entity_id
-            and entries_described.role_name = standard_card.role_name
-            and entries_described.work_date >= standard_card.effective_from
-            and entries_described.work_date
-            <= coalesce(standard_card.effective_to, cast('9999-12-31' as date))
+    {{ join_rate_cards_in_force(
+        'entries_described', 'dim_rate_cards', 'client_id', 'engagement_legal_entity_id'
+    ) }}
     left join postings_summarised
         on entries_described.psa_time_entry_id = postings_summarised.psa_time_entry_id
 ),

@@ -72,6 +72,7 @@ rate_cards as (
         effective_to,
         is_standard_card
     from {{ ref('dim_rate_cards') }}
+    where not is_inactive
 ),
 
 fx_rates as (
@@ -197,20 +198,9 @@ entries_with_card as (
         judged_entries.rate_to_reporting,
         coalesce(client_card.bill_rate, standard_card.bill_rate) as card_rate
     from judged_entries
-    left join rate_cards as client_card
-        on
-            not client_card.is_standard_card
-            and judged_entries.engagement_client_id = client_card.client_id
-            and judged_entries.role_name = client_card.role_name
-            and judged_entries.work_date >= client_card.effective_from
-            and judged_entries.work_date <= coalesce(client_card.effective_to, date '9999-12-31')
-    left join rate_cards as standard_card
-        on
-            standard_card.is_standard_card
-            and judged_entries.engagement_legal_entity_id = standard_card.legal_entity_id
-            and judged_entries.role_name = standard_card.role_name
-            and judged_entries.work_date >= standard_card.effective_from
-            and judged_entries.work_date <= coalesce(standard_card.effective_to, date '9999-12-31')
+    {{ join_rate_cards_in_force(
+        'judged_entries', 'rate_cards', 'engagement_client_id', 'engagement_legal_entity_id'
+    ) }}
     where judged_entries.is_billable and judged_entries.is_mapped
 ),
 
