@@ -4,8 +4,10 @@ rebuild would.
 
 The edits are the awkward ones for an incremental model: a time entry moved to another project,
 hours changed, an entry deleted (found by the ingestion's deletion scan, in a later load than
-the entry itself), and a rate card changed in the ERP (no time entry changed: only the valued
-entries that card prices must change).
+the entry itself); a rate card changed in the ERP (no time entry changed: only the valued
+entries that card prices must change); a person promoted and an invoice voided in the ERP (no
+time entry or posting changed: the person's entries move to another card, the invoice's entries
+are no longer invoiced).
 """
 
 from __future__ import annotations
@@ -62,6 +64,29 @@ def _raise_consultant_cards(firm: Path) -> int:
                            (_stamp().replace("T", " ").rstrip("Z"),)).rowcount
 
 
+def _promote(firm: Path) -> str:
+    """The ERP promotes the Consultant with the most time to Senior Consultant."""
+    with sqlite3.connect(firm / "netsuite.sqlite") as con:
+        employee = con.execute(
+            "select employee.id from employee join timebill on timebill.employee = employee.id "
+            "where employee.title = 'Consultant' group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchone()[0]
+        con.execute("update employee set title = 'Senior Consultant', lastmodifieddate = ? "
+                    "where id = ?", (_stamp().replace("T", " ").rstrip("Z"), employee))
+    return str(employee)
+
+
+def _void_invoice(firm: Path) -> str:
+    """The ERP voids the invoice with the most time on it."""
+    with sqlite3.connect(firm / "netsuite.sqlite") as con:
+        invoice = con.execute(
+            "select invoice from timebill where invoice is not null "
+            "group by 1 order by count(*) desc, 1 limit 1").fetchone()[0]
+        con.execute("update \"transaction\" set voided = 'T', lastmodifieddate = ? where id = ?",
+                    (_stamp().replace("T", " ").rstrip("Z"), invoice))
+    return str(invoice)
+
+
 def _incremental_equals_full(data_dir: Path, as_of: object) -> list[tuple]:
     """Build incrementally, then fully; both must give the same facts and valued entries."""
     select = ["+fct_time_entries", "+int_time_entries_valued_at_rate_card"]
@@ -83,6 +108,12 @@ def _rates(data_dir: Path) -> dict[str, object]:
     with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE), read_only=True) as con:
         return dict(con.execute("select time_entry_id, contracted_rate from "
                                 "marts.int_time_entries_valued_at_rate_card").fetchall())
+
+
+def _entries_on_invoice(data_dir: Path, erp_invoice_id: str) -> int:
+    with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE), read_only=True) as con:
+        return con.execute("select count(*) from marts.int_time_entries_valued_at_rate_card "
+                           "where erp_invoice_id = ?", [erp_invoice_id]).fetchone()[0]
 
 
 def test_incremental_build_after_source_edits_equals_a_full_rebuild(
@@ -115,3 +146,23 @@ def test_incremental_build_after_source_edits_equals_a_full_rebuild(
     _incremental_equals_full(data_dir, small_warehouse.as_of)
     after = _rates(data_dir)
     assert sum(1 for key, rate in after.items() if key in before and before[key] != rate) > 10
+
+    # 3. a person promoted, no entry or posting changed: the person's entries revalued
+    employee = _promote(firm)
+    time.sleep(1.1)
+    ingest_from_sandbox(firm, data_dir, sources=["netsuite"], deletion_scan_hours=0)
+    _incremental_equals_full(data_dir, small_warehouse.as_of)
+    with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE), read_only=True) as con:
+        roles = con.execute(
+            "select distinct valued.role_name from marts.int_time_entries_valued_at_rate_card "
+            "as valued join canonical.map_resource_ids as ids using (resource_id) "
+            "where ids.system_role = 'erp' and ids.system_record_id = ?", [employee]).fetchall()
+    assert roles == [("Senior Consultant",)]
+
+    # 4. an invoice voided, no posting changed: its entries are no longer invoiced
+    invoice = _void_invoice(firm)
+    assert _entries_on_invoice(data_dir, invoice) > 0
+    time.sleep(1.1)
+    ingest_from_sandbox(firm, data_dir, sources=["netsuite"], deletion_scan_hours=0)
+    _incremental_equals_full(data_dir, small_warehouse.as_of)
+    assert _entries_on_invoice(data_dir, invoice) == 0

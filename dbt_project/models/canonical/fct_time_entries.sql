@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key='time_entry_id',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
 ) }}
 {#- One row per time entry of the PSA (deleted ones kept, flagged). Incremental: a run re-reads
     the loads of the last `incremental_lookback_hours` before the newest load it holds, and the
@@ -102,7 +103,10 @@ time_entries_resolved as (
         deletions.record_id is not null as is_deleted,
         changed.created_at,
         changed.updated_at,
-        changed._dlt_load_id
+        changed._dlt_load_id,
+        -- the load in which this row last changed: its own, or its deletion's when later (the
+        -- valued time entries read the rows changed since they were built)
+        {{ newest_load_id('changed._dlt_load_id', 'deletions._dlt_load_id') }} as changed_load_id
     from changed
     left join resource_map
         on changed.user_id = resource_map.system_record_id

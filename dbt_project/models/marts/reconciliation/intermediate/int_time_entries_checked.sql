@@ -4,6 +4,8 @@
     `project_code_unmapped`: their time cannot be tied to the ERP by code. -#}
 with
 
+-- the valued entries: one per PSA entry, deleted ones left out, with the role and the rate card
+-- in force already looked up (DECISIONLOG: billable work is valued at the contracted rate)
 time_entries as (
     select
         time_entry_id,
@@ -11,16 +13,16 @@ time_entries as (
         psa_time_entry_id,
         resource_id,
         engagement_id,
-        client_id,
         work_date,
         hours,
         bill_rate,
         currency_code,
         is_billable,
         is_approved,
-        updated_at
-    from {{ ref('fct_time_entries') }}
-    where not is_deleted
+        updated_at,
+        role_name,
+        case when has_rate_card then contracted_rate end as card_rate
+    from {{ ref('int_time_entries_valued_at_rate_card') }}
 ),
 
 postings as (
@@ -46,13 +48,6 @@ engagements as (
     from {{ ref('dim_engagements') }}
 ),
 
-resources as (
-    select
-        resource_id,
-        role_name
-    from {{ ref('dim_resources') }}
-),
-
 periods as (
     select
         start_date,
@@ -60,19 +55,6 @@ periods as (
         closed_on_date
     from {{ ref('dim_accounting_periods') }}
     where is_posting and period_type = 'month' and is_closed
-),
-
-rate_cards as (
-    select
-        legal_entity_id,
-        client_id,
-        role_name,
-        bill_rate,
-        effective_from,
-        effective_to,
-        is_standard_card
-    from {{ ref('dim_rate_cards') }}
-    where not is_inactive
 ),
 
 fx_rates as (
@@ -93,7 +75,6 @@ judged_entries as (
         engagements.legal_entity_id as engagement_legal_entity_id,
         engagements.client_id as engagement_client_id,
         engagements.erp_project_id is not null as is_mapped,
-        resources.role_name,
         -- wide enough that hours x rate x FX cannot overflow before the final rounding
         cast(time_entries.hours as decimal(20, 4)) as wide_hours,
         cast(time_entries.bill_rate as decimal(20, 6)) as wide_bill_rate,
@@ -101,8 +82,6 @@ judged_entries as (
     from time_entries
     inner join engagements
         on time_entries.engagement_id = engagements.engagement_id
-    left join resources
-        on time_entries.resource_id = resources.resource_id
     left join fx_rates
         on
             time_entries.currency_code = fx_rates.currency_code
@@ -187,21 +166,17 @@ closed_project_checks as (
         and work_date > engagement_end_date
 ),
 
--- the card in force: the client's card for the role and date, else the entity's standard card
 entries_with_card as (
     select
-        judged_entries.record_ref,
-        judged_entries.engagement_id,
-        judged_entries.engagement_client_id as client_id,
-        judged_entries.wide_hours,
-        judged_entries.bill_rate,
-        judged_entries.rate_to_reporting,
-        coalesce(client_card.bill_rate, standard_card.bill_rate) as card_rate
+        record_ref,
+        engagement_id,
+        engagement_client_id as client_id,
+        wide_hours,
+        bill_rate,
+        rate_to_reporting,
+        card_rate
     from judged_entries
-    {{ join_rate_cards_in_force(
-        'judged_entries', 'rate_cards', 'engagement_client_id', 'engagement_legal_entity_id'
-    ) }}
-    where judged_entries.is_billable and judged_entries.is_mapped
+    where is_billable and is_mapped
 ),
 
 rate_checks as (
