@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml Makefile | cksum | cut -d' ' -f1)
 SIZE   ?= medium
+# Debian's Chromium for the browser tests (tests/browser), installed once per virtualenv
+BROWSER := $(VENV)/.chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test bench lint soak lock clean
@@ -26,10 +29,18 @@ $(STAMP): pyproject.toml requirements.lock Makefile
 
 setup: $(STAMP)
 
+$(BROWSER):
+	@command -v chromium > /dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }
+	@chromium --version
+	@touch $@
+
 demo: setup
 	$(BIN)/pslake demo --size $(SIZE)
 
-test: setup
+test: setup $(BROWSER)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 soak: setup

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import ingest_bench, sandbox_bench, sync_bench, transform_bench
+from benchmarks import ingest_bench, pages_bench, sandbox_bench, sync_bench, transform_bench
 from benchmarks.harness import Benchmark, Context, Figure, print_table, write_results
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "serving": sandbox_bench.serving,
     "ingestion": ingest_bench.ingestion,
     "transform": transform_bench.transform,
+    "pages": pages_bench.pages,
     "sync": sync_bench.sync,
 }
 

@@ -95,17 +95,20 @@ def main(
 
 
 def _register() -> None:
+    from pslake.app_cli import app_app
     from pslake.ingest_cli import ingest
     from pslake.sandbox_cli import demo, sandbox_app
     from pslake.sync_cli import schedule_command, sync_app
-    from pslake.transform_cli import transform
+    from pslake.transform_cli import publish_command, transform
 
     app.add_typer(sandbox_app, name="sandbox")
     app.command("demo")(demo)
     app.command("ingest")(ingest)
     app.command("transform")(transform)
+    app.command("publish")(publish_command)
     app.add_typer(sync_app, name="sync")
     app.command("schedule")(schedule_command)
+    app.add_typer(app_app, name="app")
 
 
 _register()

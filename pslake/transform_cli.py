@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 
 import typer
 
@@ -36,6 +37,9 @@ def transform(
         None, "--as-of",
         help="The date reconciliation and ageing judge at, YYYY-MM-DD "
              f"[default: ${AS_OF_ENV}, else today (UTC)]."),
+    publish: bool = typer.Option(
+        True, "--publish/--no-publish",
+        help="After a successful build, publish the marts' snapshot the dashboard reads."),
 ) -> None:
     """Run `dbt build` on DATA_DIR/warehouse.duckdb: models, then their tests, layer by layer.
 
@@ -58,3 +62,24 @@ def transform(
         f"{result.failed} failed{extra} in {result.seconds:.1f} s (as of {day})")
     if not result.success:
         raise typer.Exit(1)
+    if publish:
+        _publish()
+
+
+def _publish() -> None:
+    from pslake.snapshot import publish
+
+    started = time.monotonic()
+    snapshot = publish()
+    say(f"publish: {snapshot.tables} tables to {snapshot.path} "
+        f"in {time.monotonic() - started:.1f} s")
+
+
+@friendly
+def publish_command() -> None:
+    """Publish the marts of DATA_DIR/warehouse.duckdb as the snapshot the dashboard reads.
+
+    `pslake transform` does this after each successful build; the dashboard picks up the new
+    snapshot on its next page view, and never reads the warehouse while it is being written.
+    """
+    _publish()

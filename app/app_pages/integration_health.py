@@ -1,0 +1,23 @@
+"""Integration health: per source, the last load, quarantined rows and open exceptions.
+
+Firm-wide: shown only to users who see every entity.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.state import firm_wide_only, query, show_table
+
+st.header("Integration health")
+firm_wide_only("Integration health counts every entity's records")
+health = query("integration_health")
+if health.is_empty():
+    st.info("No loads recorded yet: run `pslake ingest` then `pslake transform`.")
+    st.stop()
+for column, row in zip(st.columns(health.height), health.iter_rows(named=True), strict=True):
+    hours = row["hours_since_latest_load"]
+    column.metric(f"{row['system_name']} ({row['system_role']})",
+                  "never loaded" if hours is None else f"{hours} h since last load",
+                  f"{row['quarantined_row_count'] or 0} quarantined", delta_color="off")
+show_table(health, "health_systems", "integration-health.csv")

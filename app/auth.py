@@ -1,0 +1,150 @@
+"""Who may sign in to the dashboard and which legal entities each user sees.
+
+Users live in a TOML file (``$PSLAKE_APP_USERS``, else ``DATA_DIR/app/users.toml``)::
+
+    [users.alice]
+    display_name = "Alice Example"
+    password_hash = "scrypt$16384$8$1$<salt>$<hash>"   # `pslake app user add alice`
+    entities = ["Northwind Advisory US"]              # names or ids; "*" for every entity
+
+Passwords are stored only as salted scrypt hashes (the standard library's, no extra package)
+and compared in constant time. Nothing here touches Streamlit, so it is tested as plain Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pslake import settings
+from pslake.errors import PslakeError
+
+USERS_ENV = "PSLAKE_APP_USERS"
+ALL_ENTITIES = "*"
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class User:
+    """A user who may sign in: the entities granted are names or ids as the file gives them."""
+
+    username: str
+    display_name: str
+    password_hash: str
+    entities: tuple[str, ...]
+
+    @property
+    def sees_every_entity(self) -> bool:
+        """True when the user is granted every legal entity (``"*"``)."""
+        return ALL_ENTITIES in self.entities
+
+
+def users_file(data_dir: Path | None = None) -> Path:
+    """``$PSLAKE_APP_USERS``, else ``DATA_DIR/app/users.toml``."""
+    env = os.environ.get(USERS_ENV)
+    return Path(env) if env else settings.data_dir(data_dir) / "app" / "users.toml"
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password``, as the users file stores it."""
+    if not password:
+        raise ValueError("the password is empty")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return "$".join(["scrypt", str(_SCRYPT["n"]), str(_SCRYPT["r"]), str(_SCRYPT["p"]),
+                     base64.b64encode(salt).decode(), base64.b64encode(digest).decode()])
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches the stored hash (constant-time comparison)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
+                                r=int(r), p=int(p), dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def load_users(path: Path | None = None) -> dict[str, User]:
+    """The users of the file; an empty dict when it does not exist.
+
+    Raises:
+        PslakeError: the file is not valid TOML or a user lacks a password hash or entities.
+    """
+    path = path or users_file()
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise PslakeError(f"{path}: not valid TOML ({exc})") from None
+    users = {}
+    for username, entry in (document.get("users") or {}).items():
+        if not isinstance(entry, dict) or not entry.get("password_hash"):
+            raise PslakeError(f"{path}: user {username!r} has no password_hash "
+                              f"(set one with `pslake app user add {username}`)")
+        entities = entry.get("entities")
+        if not isinstance(entities, list) or not all(isinstance(e, str) for e in entities):
+            raise PslakeError(f"{path}: user {username!r} needs `entities`, a list of legal "
+                              'entity names or ids ("*" for all)')
+        users[username] = User(username=username,
+                               display_name=str(entry.get("display_name") or username),
+                               password_hash=str(entry["password_hash"]),
+                               entities=tuple(entities))
+    return users
+
+
+def authenticate(users: dict[str, User], username: str, password: str) -> User | None:
+    """The user when the name and password match, else None (the same work either way)."""
+    user = users.get(username.strip())
+    if user is None:
+        # spend the same time as a real check, so a wrong name is not told apart by timing
+        verify_password(password, hash_password("not-a-user"))
+        return None
+    return user if verify_password(password, user.password_hash) else None
+
+
+def save_user(path: Path, username: str, password: str, entities: list[str],
+              display_name: str | None = None) -> None:
+    """Add or replace one user in the file, keeping the others (written atomically)."""
+    if not username or any(c in username for c in " .\"'[]="):
+        raise ValueError(f"user name {username!r}: use letters, digits, - or _")
+    if not entities:
+        raise ValueError('grant at least one entity (--entity NAME, or --entity "*")')
+    users = load_users(path)
+    users[username] = User(username=username, display_name=display_name or username,
+                           password_hash=hash_password(password), entities=tuple(entities))
+    lines = ["# pslake dashboard users: `pslake app user add NAME --entity ...` writes this file.",
+             "# Passwords are salted scrypt hashes; entities are legal entity names or ids.", ""]
+    for user in users.values():
+        quoted = ", ".join(_quote(e) for e in user.entities)
+        lines += [f"[users.{user.username}]", f"display_name = {_quote(user.display_name)}",
+                  f"password_hash = {_quote(user.password_hash)}", f"entities = [{quoted}]", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text("\n".join(lines))
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def granted_entity_ids(user: User, entities: list[tuple[str, str]]) -> list[str]:
+    """The ids of the legal entities ``user`` may see, from (id, name) pairs."""
+    if user.sees_every_entity:
+        return [entity_id for entity_id, _ in entities]
+    wanted = {e.casefold() for e in user.entities}
+    return [entity_id for entity_id, name in entities
+            if entity_id.casefold() in wanted or name.casefold() in wanted]
