@@ -150,7 +150,8 @@ def test_transform_select_staging_prints_the_summary_line(small_warehouse, tmp_p
          "--select", "staging", "--as-of", small_warehouse.as_of.isoformat()],
         capture_output=True, text=True, timeout=300, env={**os.environ})
     assert result.returncode == 0, result.stdout + result.stderr
-    summary = result.stdout.strip().splitlines()[-1]
+    *_, summary, published = result.stdout.strip().splitlines()
+    assert published.startswith("publish: "), published  # the dashboard's snapshot, after it
     match = SUMMARY.match(summary)
     assert match, summary
     staging = [n for n in small_warehouse.manifest["nodes"].values()
