@@ -2,13 +2,19 @@
 
 Users live in a TOML file (``$PSLAKE_APP_USERS``, else ``DATA_DIR/app/users.toml``)::
 
-    [users.alice]
+    [users."alice"]
     display_name = "Alice Example"
     password_hash = "scrypt$16384$8$1$<salt>$<hash>"   # `pslake app user add alice`
     entities = ["Northwind Advisory US"]              # names or ids; "*" for every entity
 
+    [users."bob@firm.example"]                        # signs in through the identity provider
+    sso = true
+    entities = ["*"]
+
 Passwords are stored only as salted scrypt hashes (the standard library's, no extra package)
-and compared in constant time. Nothing here touches Streamlit, so it is tested as plain Python.
+and compared in constant time. A user with ``sso = true`` has no password: they sign in with the
+OIDC provider configured in the app's secrets, and their grants are found by the email the
+provider vouches for. Nothing here touches Streamlit, so it is tested as plain Python.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class User:
     display_name: str
     password_hash: str
     entities: tuple[str, ...]
+    sso: bool = False
 
     @property
     def sees_every_entity(self) -> bool:
@@ -90,46 +97,62 @@ def load_users(path: Path | None = None) -> dict[str, User]:
         raise PslakeError(f"{path}: not valid TOML ({exc})") from None
     users = {}
     for username, entry in (document.get("users") or {}).items():
-        if not isinstance(entry, dict) or not entry.get("password_hash"):
+        if not isinstance(entry, dict) or not (entry.get("password_hash") or entry.get("sso")):
             raise PslakeError(f"{path}: user {username!r} has no password_hash "
-                              f"(set one with `pslake app user add {username}`)")
+                              f"(set one with `pslake app user add {username}`, or "
+                              "`--sso` for a user of the identity provider)")
         entities = entry.get("entities")
         if not isinstance(entities, list) or not all(isinstance(e, str) for e in entities):
             raise PslakeError(f"{path}: user {username!r} needs `entities`, a list of legal "
                               'entity names or ids ("*" for all)')
         users[username] = User(username=username,
                                display_name=str(entry.get("display_name") or username),
-                               password_hash=str(entry["password_hash"]),
-                               entities=tuple(entities))
+                               password_hash=str(entry.get("password_hash") or ""),
+                               entities=tuple(entities), sso=bool(entry.get("sso")))
     return users
 
 
 def authenticate(users: dict[str, User], username: str, password: str) -> User | None:
     """The user when the name and password match, else None (the same work either way)."""
     user = users.get(username.strip())
-    if user is None:
+    if user is None or user.sso:
         # spend the same time as a real check, so a wrong name is not told apart by timing
         verify_password(password, hash_password("not-a-user"))
         return None
     return user if verify_password(password, user.password_hash) else None
 
 
-def save_user(path: Path, username: str, password: str, entities: list[str],
+def user_for_identity(users: dict[str, User], email: str | None) -> User | None:
+    """The single-sign-on user whose name is the email the identity provider vouched for."""
+    if not email:
+        return None
+    wanted = email.strip().casefold()
+    return next((u for u in users.values() if u.sso and u.username.casefold() == wanted), None)
+
+
+def save_user(path: Path, username: str, password: str | None, entities: list[str],
               display_name: str | None = None) -> None:
-    """Add or replace one user in the file, keeping the others (written atomically)."""
-    if not username or any(c in username for c in " .\"'[]="):
-        raise ValueError(f"user name {username!r}: use letters, digits, - or _")
+    """Add or replace one user in the file, keeping the others (written atomically).
+
+    ``password`` None makes a single-sign-on user (no password; the identity provider's email
+    is the user name).
+    """
+    if not username or any(c in username for c in " \"'[]=\\") or len(username) > 200:
+        raise ValueError(f"user name {username!r}: use letters, digits, and - _ . @")
     if not entities:
         raise ValueError('grant at least one entity (--entity NAME, or --entity "*")')
     users = load_users(path)
     users[username] = User(username=username, display_name=display_name or username,
-                           password_hash=hash_password(password), entities=tuple(entities))
+                           password_hash=hash_password(password) if password is not None else "",
+                           entities=tuple(entities), sso=password is None)
     lines = ["# pslake dashboard users: `pslake app user add NAME --entity ...` writes this file.",
              "# Passwords are salted scrypt hashes; entities are legal entity names or ids.", ""]
     for user in users.values():
         quoted = ", ".join(_quote(e) for e in user.entities)
-        lines += [f"[users.{user.username}]", f"display_name = {_quote(user.display_name)}",
-                  f"password_hash = {_quote(user.password_hash)}", f"entities = [{quoted}]", ""]
+        secret = "sso = true" if user.sso else f"password_hash = {_quote(user.password_hash)}"
+        lines += [f"[users.{_quote(user.username)}]",
+                  f"display_name = {_quote(user.display_name)}", secret,
+                  f"entities = [{quoted}]", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text("\n".join(lines))

@@ -22,6 +22,30 @@ LOCKOUT_SECONDS = 30
 USER_KEY = "auth_user"
 
 
+def _identity_provider_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:
+        return False
+
+
+def _single_sign_on(users: dict[str, auth.User]) -> auth.User | None:
+    """The user the identity provider signed in, if one is granted; else a sign-in button."""
+    if not st.user.is_logged_in:
+        st.button("Sign in with single sign-on", key="auth_sso", on_click=st.login)
+        return None
+    email = st.user.get("email")
+    user = auth.user_for_identity(users, str(email) if email else None)
+    if user is None:
+        st.error(f"You are signed in as {email or 'someone without an email'}, but no legal "
+                 "entity is granted to you: ask an administrator to run `pslake app user add "
+                 "EMAIL --sso --entity ...`.")
+        st.button("Sign out", key="auth_sso_sign_out", on_click=st.logout)
+        return None
+    st.session_state[USER_KEY] = user
+    return user
+
+
 def _sign_in() -> auth.User | None:
     user: auth.User | None = st.session_state.get(USER_KEY)
     if user is not None:
@@ -36,6 +60,10 @@ def _sign_in() -> auth.User | None:
         st.error(f"No dashboard users are configured ({auth.users_file()}). Add one with "
                  "`pslake app user add NAME --entity \"*\"`, or run `make demo`.")
         return None
+    if _identity_provider_configured():
+        user = _single_sign_on(users)
+        if user is not None:
+            return user
     locked_until = st.session_state.get("auth_locked_until", 0.0)
     with st.form("auth_form"):
         username = st.text_input("User name", key="auth_username")
@@ -88,6 +116,8 @@ def _filters(user: auth.User, current: snapshot.Snapshot) -> state.Context | Non
                             horizontal=True)
         if st.button("Sign out", key="auth_sign_out"):
             st.session_state.clear()
+            if user.sso:
+                st.logout()
             st.rerun()
     chosen = [e for e in picked if e in granted] or granted
     return state.Context(

@@ -22,9 +22,16 @@ ENTRYPOINT = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 PASSWORD_ENV = "PSLAKE_APP_PASSWORD"
 
 
+def secrets_file() -> Path:
+    """``DATA_DIR/app/secrets.toml``: the app's secrets, such as an identity provider."""
+    return settings.data_dir() / "app" / "secrets.toml"
+
+
 def streamlit_command(port: int, host: str) -> list[str]:
     """The command that serves the dashboard (headless, no usage statistics)."""
-    return [sys.executable, "-m", "streamlit", "run", str(ENTRYPOINT),
+    secrets = secrets_file()
+    extra = ["--secrets.files", str(secrets.resolve())] if secrets.exists() else []
+    return [sys.executable, "-m", "streamlit", "run", str(ENTRYPOINT), *extra,
             "--server.port", str(port), "--server.address", host, "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
             "--client.toolbarMode", "viewer"]
@@ -40,7 +47,8 @@ def serve(
     """Serve the dashboard on http://HOST:PORT until interrupted.
 
     It reads the snapshot `pslake transform` publishes in DATA_DIR/snapshots and the users file
-    ($PSLAKE_APP_USERS, else DATA_DIR/app/users.toml).
+    ($PSLAKE_APP_USERS, else DATA_DIR/app/users.toml). An OIDC identity provider is configured
+    in DATA_DIR/app/secrets.toml, Streamlit's `[auth]` section (app/README.md).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -70,11 +78,17 @@ def add_user(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help=f"Read the password from stdin [else ${PASSWORD_ENV}, "
                                         "else a prompt]."),
+    sso: bool = typer.Option(
+        False, "--sso", help="A user of the identity provider: USERNAME is their email, no "
+                             "password."),
 ) -> None:
     """Add or replace a dashboard user; the password is stored only as a salted hash."""
     from app.auth import save_user, users_file
 
-    if password_stdin:
+    password: str | None
+    if sso:
+        password = None
+    elif password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = os.environ.get(PASSWORD_ENV) or getpass.getpass(f"Password for {username}: ")

@@ -72,4 +72,16 @@ def test_a_bad_users_file_is_refused_by_name(tmp_path: Path, text: str, message:
 
 def test_a_user_name_that_would_break_the_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="user name"):
-        auth.save_user(tmp_path / "users.toml", "a.b", "pw", ["*"])
+        auth.save_user(tmp_path / "users.toml", 'a"b', "pw", ["*"])
+
+
+def test_a_single_sign_on_user_has_no_password_and_is_found_by_email(tmp_path: Path) -> None:
+    path = tmp_path / "users.toml"
+    auth.save_user(path, "Bob@Firm.example", None, ["Northwind Advisory UK"])
+    auth.save_user(path, "carol", "pw-3", ["*"])
+    users = auth.load_users(path)
+    assert users["Bob@Firm.example"].sso and not users["Bob@Firm.example"].password_hash
+    assert auth.user_for_identity(users, "bob@firm.example") == users["Bob@Firm.example"]
+    assert auth.user_for_identity(users, "carol") is None  # a password user is not an identity
+    assert auth.user_for_identity(users, None) is None
+    assert auth.authenticate(users, "Bob@Firm.example", "") is None  # no password sign-in

@@ -4,7 +4,9 @@ the running app (`pslake app`), signs in, visits every page and saves a screensh
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -16,7 +18,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.app.conftest import UK, USERS, Dashboard
+from app.auth import save_user
+from tests.app.conftest import UK, USERS, Dashboard, make_dashboard
+from tests.browser.oidc_provider import Provider, serving
+from tests.conftest import BuiltFirm
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,11 +37,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def served(dashboard: Dashboard) -> Iterator[str]:
-    """`pslake app` serving the small firm's snapshot on a free port."""
-    port = _free_port()
-    env = dict(os.environ, PSLAKE_DATA_DIR=str(dashboard.data_dir))
+@contextlib.contextmanager
+def _app(data_dir: Path, port: int) -> Iterator[str]:
+    """`pslake app` serving the data folder's snapshot on ``port``."""
+    env = dict(os.environ, PSLAKE_DATA_DIR=str(data_dir))
     env.pop("PSLAKE_APP_USERS", None)
     proc = subprocess.Popen([sys.executable, "-m", "pslake", "app", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -57,6 +61,13 @@ def served(dashboard: Dashboard) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(dashboard: Dashboard) -> Iterator[str]:
+    """`pslake app` serving the small firm's snapshot on a free port."""
+    with _app(dashboard.data_dir, _free_port()) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +142,34 @@ def test_a_user_granted_one_entity_never_sees_anothers_numbers(
         assert name not in text
     assert f"{firm_revenue:,.2f}" not in text
     page.close()  # type: ignore[attr-defined]
+
+
+def test_single_sign_on_through_the_identity_provider_grants_the_users_entities(
+        small_warehouse: BuiltFirm, browser: object, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    make_dashboard(small_warehouse, data_dir)
+    email = "uk.lead@northwind.example"
+    save_user(data_dir / "app" / "users.toml", email, None, [UK])
+    provider = Provider(client_id="pslake-dashboard", client_secret=secrets.token_urlsafe(16),
+                        email=email, name="UK Lead")
+    app_port = _free_port()
+    with serving(provider, _free_port()):
+        (data_dir / "app" / "secrets.toml").write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"\n'
+            f'cookie_secret = "{secrets.token_urlsafe(24)}"\n'
+            f'client_id = "{provider.client_id}"\n'
+            f'client_secret = "{provider.client_secret}"\n'
+            f'server_metadata_url = "{provider.url}/.well-known/openid-configuration"\n')
+        with _app(data_dir, app_port) as url:
+            page = browser.new_page()  # type: ignore[attr-defined]
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            page.get_by_role("button", name="Sign in with single sign-on").click()
+            page.get_by_text("Revenue recognised").wait_for()
+            text = page.inner_text("body")
+            page.screenshot(path=str(SCREENSHOTS / "sso-overview.png"), full_page=True)
+            page.close()
+    assert provider.sign_ins == 1
+    assert "Signed in as" in text and UK in text
+    assert "Northwind Advisory US" not in text
