@@ -19,5 +19,7 @@ for column, row in zip(st.columns(health.height), health.iter_rows(named=True), 
     hours = row["hours_since_latest_load"]
     column.metric(f"{row['system_name']} ({row['system_role']})",
                   "never loaded" if hours is None else f"{hours} h since last load",
-                  f"{row['quarantined_row_count'] or 0} quarantined", delta_color="off")
+                  f"{row['quarantined_row_count'] or 0} quarantined", delta_color="off",
+                  help=f"{row['record_count']:,} rows held; the last load wrote "
+                       f"{row['latest_load_row_count']:,}")
 show_table(health, "health_systems", "integration-health.csv")

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import ENTRYPOINT, UK, Dashboard, signed_in
+from tests.conftest import BuiltFirm
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +189,17 @@ def test_without_a_snapshot_the_app_says_which_command_to_run(
     at = signed_in("ceo")
     assert not at.exception
     assert any("pslake transform" in e.value for e in at.error)
+
+
+def test_integration_health_shows_the_rows_each_system_holds(
+        app_env: Dashboard, small_warehouse: BuiltFirm) -> None:
+    at = signed_in("ceo")
+    at.switch_page("app_pages/integration_health.py").run()
+    held, = _mart(app_env, "select record_count from marts.mart_integration_health "
+                           "where system_role = 'psa'")[0]
+    with small_warehouse.connect() as con:
+        counted = sum(con.execute(f"select count(*) from staging.stg_harvest__{name}").fetchone()[0]
+                      for name in ("clients", "users", "projects", "time_entries", "expenses"))
+    assert held == counted > 0
+    tile = next(m for m in at.metric if "(psa)" in m.label)
+    assert tile.proto.help.startswith(f"{held:,} rows held")

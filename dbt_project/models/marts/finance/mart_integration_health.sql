@@ -1,5 +1,6 @@
 {#- One row per source system role (crm, psa, erp): how fresh its data is (the newest complete
-    dlt load that wrote rows to its staging models), how many records were quarantined, how many
+    dlt load that wrote rows to its staging models), how many rows its loaded objects hold and
+    how many the newest load wrote, how many records were quarantined, how many
     duplicate records it holds, the open reconciliation exceptions on its records and their
     age, and the reverse sync's failures. -#}
 
@@ -60,15 +61,17 @@ systems as (
     {%- endfor %}
 ),
 
--- the newest load id of each staging object: load ids are unix timestamps as text with ten
--- integer digits (until the year 2286), so the greatest text is the newest load
-latest_loads as (
+-- the rows of each staging object by the load that wrote them: load ids are unix timestamps as
+-- text with ten integer digits (until the year 2286), so the greatest text is the newest load
+rows_by_load as (
     {%- for role, objects in loaded_objects.items() %}
         {%- for object in objects %}
             select
                 '{{ role }}' as system_role,
-                max(_dlt_load_id) as latest_load_id
+                _dlt_load_id,
+                count(*) as row_count
             from {{ staged(role, object) }}
+            group by 2
             {%- if not loop.last %}
                 union all
             {%- endif %}
@@ -82,8 +85,22 @@ latest_loads as (
 freshness as (
     select
         system_role,
-        max(latest_load_id) as latest_load_id
-    from latest_loads
+        max(_dlt_load_id) as latest_load_id,
+        sum(row_count) as record_count
+    from rows_by_load
+    group by 1
+),
+
+-- the rows the newest load of a system wrote to its loaded objects
+latest_load_rows as (
+    select
+        rows_by_load.system_role,
+        sum(rows_by_load.row_count) as latest_load_row_count
+    from rows_by_load
+    inner join freshness
+        on
+            rows_by_load.system_role = freshness.system_role
+            and rows_by_load._dlt_load_id = freshness.latest_load_id
     group by 1
 ),
 
@@ -154,6 +171,9 @@ health as (
             ) }}
             as integer
         ) as hours_since_latest_load,
+        cast(coalesce(freshness.record_count, 0) as bigint) as record_count,
+        cast(coalesce(latest_load_rows.latest_load_row_count, 0) as bigint)
+            as latest_load_row_count,
         cast(coalesce(quarantine.quarantined_row_count, 0) as integer) as quarantined_row_count,
         cast(duplicates.duplicate_record_count as integer) as duplicate_record_count,
         cast(coalesce(exceptions_summed.open_exception_count, 0) as integer)
@@ -169,6 +189,8 @@ health as (
     from systems
     left join freshness
         on systems.system_role = freshness.system_role
+    left join latest_load_rows
+        on systems.system_role = latest_load_rows.system_role
     left join quarantine
         on systems.system_role = quarantine.system_role
     left join duplicates
