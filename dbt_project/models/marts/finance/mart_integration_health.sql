@@ -82,25 +82,23 @@ rows_by_load as (
     {%- endfor %}
 ),
 
+rows_marked as (
+    select
+        system_role,
+        _dlt_load_id,
+        row_count,
+        _dlt_load_id = max(_dlt_load_id) over (partition by system_role) as is_latest_load
+    from rows_by_load
+),
+
+-- the newest load of a system, the rows its loaded objects hold, and the rows that load wrote
 freshness as (
     select
         system_role,
         max(_dlt_load_id) as latest_load_id,
-        sum(row_count) as record_count
-    from rows_by_load
-    group by 1
-),
-
--- the rows the newest load of a system wrote to its loaded objects
-latest_load_rows as (
-    select
-        rows_by_load.system_role,
-        sum(rows_by_load.row_count) as latest_load_row_count
-    from rows_by_load
-    inner join freshness
-        on
-            rows_by_load.system_role = freshness.system_role
-            and rows_by_load._dlt_load_id = freshness.latest_load_id
+        sum(row_count) as record_count,
+        sum(case when is_latest_load then row_count else 0 end) as latest_load_row_count
+    from rows_marked
     group by 1
 ),
 
@@ -172,7 +170,7 @@ health as (
             as integer
         ) as hours_since_latest_load,
         cast(coalesce(freshness.record_count, 0) as bigint) as record_count,
-        cast(coalesce(latest_load_rows.latest_load_row_count, 0) as bigint)
+        cast(coalesce(freshness.latest_load_row_count, 0) as bigint)
             as latest_load_row_count,
         cast(coalesce(quarantine.quarantined_row_count, 0) as integer) as quarantined_row_count,
         cast(duplicates.duplicate_record_count as integer) as duplicate_record_count,
@@ -189,8 +187,6 @@ health as (
     from systems
     left join freshness
         on systems.system_role = freshness.system_role
-    left join latest_load_rows
-        on systems.system_role = latest_load_rows.system_role
     left join quarantine
         on systems.system_role = quarantine.system_role
     left join duplicates
