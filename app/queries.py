@@ -395,11 +395,13 @@ def sync_open_items(cur: Cursor) -> pl.DataFrame:
 
 
 def integration_health(cur: Cursor) -> pl.DataFrame:
-    """Per source system: the last load, its age, quarantined rows and open exceptions."""
+    """Per source system: the last load, its age, freshness, quarantined rows and exceptions."""
     return _frame(cur, """
         select
             system_role, system_name, latest_loaded_at, hours_since_latest_load,
-            record_count, latest_load_row_count, quarantined_row_count, duplicate_record_count, open_exception_count,
+            source_freshness_status, stale_source_table_count, record_count,
+            latest_load_row_count, quarantined_row_count, duplicate_record_count,
+            open_exception_count,
             exceptions_open_over_7_days_count, max_exception_age_days,
             reverse_sync_failure_count, reverse_sync_given_up_count
         from marts.mart_integration_health

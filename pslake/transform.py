@@ -4,6 +4,9 @@ dbt runs in this process through its programmatic entry point (``dbtRunner``), s
 stays on the terminal. The project and its ``profiles.yml`` are the repository's ``dbt_project/``;
 the warehouse reaches the profile as ``PSLAKE_WAREHOUSE``, and dbt's ``target/`` and ``logs/`` go
 under ``DATA_DIR/dbt/``, so two data folders never share dbt's artifacts.
+
+A build first runs ``dbt source freshness`` and copies its verdicts into the warehouse
+(``raw_pslake.source_freshness``), so integration health shows them beside the marts.
 """
 
 from __future__ import annotations
@@ -76,6 +79,22 @@ class NodeFailure:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class SourceFreshness:
+    """dbt's freshness verdict on one source table: pass, warn, error or runtime error.
+
+    ``max_loaded_at`` is the newest value of the table's ``loaded_at_field`` (for a dataset's
+    ``_dlt_loads``: the newest complete load), ``age_seconds`` its age when dbt looked.
+    """
+
+    source: str
+    table: str
+    status: str
+    max_loaded_at: dt.datetime | None
+    age_seconds: float | None
+    checked_at: dt.datetime
+
+
 @dataclass(slots=True)
 class TransformResult:
     """What one dbt invocation did.
@@ -92,6 +111,7 @@ class TransformResult:
     tests: Counts = field(default_factory=Counts)
     seeds: Counts = field(default_factory=Counts)
     failures: list[NodeFailure] = field(default_factory=list)
+    freshness: list[SourceFreshness] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -124,6 +144,7 @@ def build(
     threads: int | None = None,
     command: Command = "build",
     project: Path | None = None,
+    freshness: bool = True,
 ) -> TransformResult:
     """Run ``dbt build`` (or another node command) on the warehouse of a data folder.
 
@@ -138,10 +159,12 @@ def build(
         threads: dbt threads (default the profile's, ``$PSLAKE_DBT_THREADS`` or 2).
         command: ``build``, ``run``, ``test``, ``seed`` or ``compile``.
         project: Another dbt project folder (tests); default the repository's ``dbt_project``.
+        freshness: Before a ``build`` or ``run``, check the sources' freshness and copy the
+            verdicts into the warehouse. A stale source is reported, it does not fail the build.
 
     Returns:
-        Counts per node kind and state, the failing nodes with dbt's messages, and seconds.
-        ``success`` is false when any node failed or errored.
+        Counts per node kind and state, the failing nodes with dbt's messages, the freshness
+        verdicts, and seconds. ``success`` is false when any node failed or errored.
 
     Raises:
         PslakeError: No warehouse yet, the warehouse held by another process, or dbt cannot
@@ -153,8 +176,13 @@ def build(
                          f"{', '.join(COMMANDS)}")
     warehouse = warehouse_path(data_dir)
     _check_warehouse(warehouse)
+    started = time.monotonic()
+    verdicts: list[SourceFreshness] = []
     if command in ("build", "run"):
         _export_sync_journal(warehouse, data_dir)
+        if freshness:
+            verdicts = check_freshness(data_dir, project)
+            _export_freshness(warehouse, verdicts)
     all_vars = {**(vars or {}), **({"as_of": as_of.isoformat()} if as_of else {})}
     args: list[str] = []
     for option, values in (("--select", select), ("--exclude", exclude)):
@@ -166,7 +194,6 @@ def build(
         args += ["--vars", json.dumps(all_vars)]
     if threads is not None:
         args += ["--threads", str(threads)]
-    started = time.monotonic()
     outcome = _invoke(command, args, data_dir, project)
     seconds = time.monotonic() - started
     target = dbt_dir(data_dir) / "target"
@@ -174,13 +201,65 @@ def build(
     if outcome.exception is not None:
         raise PslakeError(_explain(outcome.exception, warehouse, logs)) from None
     result = TransformResult(success=bool(outcome.success), seconds=seconds,
-                             target_path=target, log_path=logs)
+                             target_path=target, log_path=logs, freshness=verdicts)
     for node_result in getattr(outcome.result, "results", None) or []:
         _count(result, node_result)
     lock = next((f.message for f in result.failures if _is_lock_error(f.message)), None)
     if lock is not None:  # taken between our check and dbt's connect
         raise PslakeError(_lock_message(warehouse, lock))
     return result
+
+
+def check_freshness(data_dir: Path | None = None,
+                    project: Path | None = None) -> list[SourceFreshness]:
+    """Run ``dbt source freshness`` on the warehouse and return its verdict per source table.
+
+    Only tables whose source YAML sets ``freshness`` are checked. dbt's own report is shown as
+    it runs and kept in ``DATA_DIR/dbt/target/sources.json``.
+
+    Raises:
+        PslakeError: No warehouse yet, the warehouse held by another process, or dbt cannot
+            parse the project.
+    """
+    warehouse = warehouse_path(data_dir)
+    _check_warehouse(warehouse)
+    outcome = _invoke(["source", "freshness"], [], data_dir, project)
+    if outcome.exception is not None:
+        raise PslakeError(_explain(outcome.exception, warehouse, dbt_dir(data_dir) / "logs"))
+    checked_at = dt.datetime.now(dt.UTC)
+    verdicts = []
+    for node_result in getattr(outcome.result, "results", None) or []:
+        status = str(getattr(node_result.status, "value", node_result.status))
+        newest = getattr(node_result, "max_loaded_at", None)
+        age = getattr(node_result, "age", None)
+        verdicts.append(SourceFreshness(
+            source=str(node_result.node.source_name), table=str(node_result.node.name),
+            status=status, max_loaded_at=_utc(newest) if newest else None,
+            age_seconds=float(age) if age is not None else None, checked_at=checked_at))
+    return sorted(verdicts, key=lambda v: (v.source, v.table))
+
+
+FRESHNESS_SCHEMA = "raw_pslake"
+FRESHNESS_TABLE = "source_freshness"
+
+
+def _export_freshness(warehouse: Path, verdicts: Sequence[SourceFreshness]) -> None:
+    """Replace ``raw_pslake.source_freshness`` with this check's verdicts (read by dbt)."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"create schema if not exists {FRESHNESS_SCHEMA}")
+        con.execute(f"create or replace table {FRESHNESS_SCHEMA}.{FRESHNESS_TABLE} ("
+                    "source_name varchar, table_name varchar, status varchar, "
+                    "max_loaded_at timestamptz, age_seconds double, checked_at timestamptz)")
+        if verdicts:
+            con.executemany(
+                f"insert into {FRESHNESS_SCHEMA}.{FRESHNESS_TABLE} values (?, ?, ?, ?, ?, ?)",
+                [[v.source, v.table, v.status, v.max_loaded_at, v.age_seconds, v.checked_at]
+                 for v in verdicts])
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """A timestamp dbt returns, in UTC (a naive one is UTC already: the profile sets it)."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def parse(data_dir: Path | None = None, project: Path | None = None) -> Path:
@@ -203,15 +282,19 @@ def parse(data_dir: Path | None = None, project: Path | None = None) -> Path:
     return dbt_dir(data_dir) / "target" / "manifest.json"
 
 
-def _invoke(command: str, args: list[str], data_dir: Path | None,
+def _invoke(command: str | list[str], args: list[str], data_dir: Path | None,
             project: Path | None) -> Any:
-    """Run one dbt command in this process with the data folder's warehouse and folders."""
+    """Run one dbt command in this process with the data folder's warehouse and folders.
+
+    ``command`` is a command (``build``) or a command with its subcommand (``source freshness``).
+    """
     from dbt.cli.main import dbtRunner  # dbt takes ~2 s to import: only when needed
 
     folder = (project or PROJECT_DIR).resolve()
     root = dbt_dir(data_dir)
     root.mkdir(parents=True, exist_ok=True)
-    argv = [command, "--project-dir", str(folder), "--profiles-dir", str(folder),
+    words = [command] if isinstance(command, str) else command
+    argv = [*words, "--project-dir", str(folder), "--profiles-dir", str(folder),
             "--target-path", str(root / "target"), "--log-path", str(root / "logs"),
             "--no-send-anonymous-usage-stats", *args]
     log.debug("dbt %s", " ".join(argv))

@@ -5,10 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections import Counter
+from typing import TYPE_CHECKING
 
 import typer
 
 from pslake.cli import friendly, say
+
+if TYPE_CHECKING:
+    from pslake.transform import SourceFreshness
 
 AS_OF_ENV = "PSLAKE_AS_OF"
 
@@ -51,6 +56,8 @@ def transform(
     day = resolve_as_of(as_of)
     result = build(select=select or None, exclude=exclude or None, full_refresh=full_refresh,
                    as_of=day)
+    if result.freshness:
+        _say_freshness(result.freshness)
     for failure in result.failures:
         typer.secho(f"failed: {failure.resource_type} {failure.name}: {failure.message}",
                     fg=typer.colors.RED, err=True)
@@ -64,6 +71,22 @@ def transform(
         raise typer.Exit(1)
     if publish:
         _publish()
+
+
+def _say_freshness(verdicts: list[SourceFreshness]) -> None:
+    """One line of counts, then a line per source table that is not fresh (on stderr)."""
+    counts = Counter(v.status for v in verdicts)
+    say(f"freshness: {len(verdicts)} source tables checked, "
+        + ", ".join(f"{counts[s]} {s}" for s in ("pass", "warn", "error", "runtime error")
+                    if counts[s]))
+    for v in verdicts:
+        if v.status == "pass":
+            continue
+        newest = (f"newest {v.max_loaded_at:%Y-%m-%d %H:%M} UTC, {v.age_seconds / 3600:,.1f} h old"
+                  if v.max_loaded_at is not None and v.age_seconds is not None
+                  else "dbt could not read it")
+        typer.secho(f"freshness {v.status}: {v.source}.{v.table} ({newest})",
+                    fg=typer.colors.RED if v.status != "warn" else typer.colors.YELLOW, err=True)
 
 
 def _publish() -> None:

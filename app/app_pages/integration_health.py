@@ -1,4 +1,4 @@
-"""Integration health: per source, the last load, quarantined rows and open exceptions.
+"""Integration health: per source, the last load, freshness, quarantined rows and exceptions.
 
 Firm-wide: shown only to users who see every entity.
 """
@@ -22,4 +22,7 @@ for column, row in zip(st.columns(health.height), health.iter_rows(named=True), 
                   f"{row['quarantined_row_count'] or 0} quarantined", delta_color="off",
                   help=f"{row['record_count']:,} rows held; the last load wrote "
                        f"{row['latest_load_row_count']:,}")
+    stale = row["stale_source_table_count"] or 0
+    column.caption(f"source freshness: {row['source_freshness_status']}"
+                   + (f" ({stale} stale {'table' if stale == 1 else 'tables'})" if stale else ""))
 show_table(health, "health_systems", "integration-health.csv")

@@ -203,3 +203,18 @@ def test_integration_health_shows_the_rows_each_system_holds(
     assert held == counted > 0
     tile = next(m for m in at.metric if "(psa)" in m.label)
     assert tile.proto.help.startswith(f"{held:,} rows held")
+
+
+def test_integration_health_shows_each_systems_source_freshness(
+        app_env: Dashboard, small_warehouse: BuiltFirm) -> None:
+    at = signed_in("ceo")
+    at.switch_page("app_pages/integration_health.py").run()
+    rows = _mart(app_env, "select system_role, source_freshness_status, stale_source_table_count "
+                          "from marts.mart_integration_health order by system_role")
+    verdicts = {v.source: v.status for v in small_warehouse.result.freshness}
+    assert verdicts  # the build checked freshness
+    captions = [c.value for c in at.caption if c.value.startswith("source freshness: ")]
+    for role, status, stale in rows:
+        assert status in ("pass", "warn", "error")
+        shown = f"source freshness: {status}" + (f" ({stale} stale " if stale else "")
+        assert any(c.startswith(shown) for c in captions), (role, shown, captions)

@@ -159,3 +159,45 @@ def test_transform_select_staging_prints_the_summary_line(small_warehouse, tmp_p
     assert int(match.group(1)) == len(staging)
     assert match.group(3) == "0"
     assert (data_dir / "dbt" / "target" / "run_results.json").is_file()
+
+
+@pytest.mark.integration
+def test_each_source_pipeline_is_checked_fresh_right_after_its_load(small_warehouse: BuiltFirm):
+    verdicts = {(v.source, v.table): v for v in small_warehouse.result.freshness}
+    declared = {(s["source_name"], s["name"]) for s in small_warehouse.manifest["sources"].values()
+                if (s.get("freshness") or {}).get("error_after", {}).get("count")}
+    assert set(verdicts) == declared
+    for vendor in ("hubspot", "harvest", "netsuite"):
+        ledger = verdicts[(vendor, "_dlt_loads")]
+        assert ledger.status == "pass", ledger  # loaded minutes before the build
+        assert ledger.age_seconds is not None and 0 <= ledger.age_seconds < 3600
+    with small_warehouse.connect() as con:
+        exported = con.execute("select count(*) from staging.stg_pslake__source_freshness "
+                               "where freshness_status is not null").fetchone()[0]
+    assert exported == len(verdicts)
+
+
+@pytest.mark.integration
+def test_a_pipeline_without_a_load_for_seven_hours_errors_in_integration_health(
+        small_warehouse: BuiltFirm, tmp_path):
+    data_dir = small_warehouse.copy_to(tmp_path / "data")
+    with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE)) as con:
+        con.execute("update raw_harvest._dlt_loads set inserted_at = inserted_at - interval 7 hour")
+    result = transform.build(data_dir, as_of=small_warehouse.as_of,
+                             select=["stg_pslake__source_freshness", "mart_integration_health"])
+    assert result.success, result.failures
+    ledgers = {v.source: v for v in result.freshness if v.table == "_dlt_loads"}
+    assert ledgers["harvest"].status == "error"  # error_after: 6 hours
+    assert ledgers["harvest"].age_seconds is not None and ledgers["harvest"].age_seconds > 7 * 3600
+    assert ledgers["hubspot"].status == ledgers["netsuite"].status == "pass"
+    with duckdb.connect(str(data_dir / transform.WAREHOUSE_FILE), read_only=True) as con:
+        health = dict(con.execute(
+            "select system_role, source_freshness_status from marts.mart_integration_health"
+        ).fetchall())
+        stale = con.execute(
+            "select stale_source_table_count from marts.mart_integration_health "
+            "where system_role = 'psa'").fetchone()[0]
+    assert health["psa"] == "error"
+    expected_stale = sum(1 for v in result.freshness if v.source == "harvest"
+                         and v.status != "pass")
+    assert stale == expected_stale >= 1

@@ -1,6 +1,7 @@
 {#- One row per source system role (crm, psa, erp): how fresh its data is (the newest complete
     dlt load that wrote rows to its staging models), how many rows its loaded objects hold and
-    how many the newest load wrote, how many records were quarantined, how many
+    how many the newest load wrote, the worst `dbt source freshness` verdict on its source
+    tables, how many records were quarantined, how many
     duplicate records it holds, the open reconciliation exceptions on its records and their
     age, and the reverse sync's failures. -#}
 
@@ -30,6 +31,14 @@ reverse_sync as (
         count(*) as failure_count,
         sum(case when dead_letter_state = 'given_up' then 1 else 0 end) as given_up_count
     from sync_dead_letters
+),
+
+source_freshness as (
+    select
+        source_name,
+        freshness_status,
+        checked_at
+    from {{ ref('stg_pslake__source_freshness') }}
 ),
 
 int_erp_customers_grouped as (
@@ -102,6 +111,23 @@ freshness as (
     group by 1
 ),
 
+-- the verdicts of the check `pslake transform` ran before this build, by system
+source_freshness_summed as (
+    select
+        case source_name
+            {%- for role, system in var('systems').items() %}
+                when '{{ system }}' then '{{ role }}'
+            {%- endfor %}
+        end as system_role,
+        count(*) as checked_count,
+        sum(case when freshness_status = 'warn' then 1 else 0 end) as warn_count,
+        sum(case when freshness_status <> 'pass' and freshness_status <> 'warn' then 1 else 0 end)
+            as error_count,
+        max(checked_at) as checked_at
+    from source_freshness
+    group by 1
+),
+
 quarantine as (
     {%- for role in loaded_objects %}
         select
@@ -169,6 +195,17 @@ health as (
             ) }}
             as integer
         ) as hours_since_latest_load,
+        case
+            when source_freshness_summed.error_count > 0 then 'error'
+            when source_freshness_summed.warn_count > 0 then 'warn'
+            when source_freshness_summed.checked_count > 0 then 'pass'
+            else 'unchecked'
+        end as source_freshness_status,
+        cast(
+            coalesce(source_freshness_summed.warn_count + source_freshness_summed.error_count, 0)
+            as integer
+        ) as stale_source_table_count,
+        source_freshness_summed.checked_at as source_freshness_checked_at,
         cast(coalesce(freshness.record_count, 0) as bigint) as record_count,
         cast(coalesce(freshness.latest_load_row_count, 0) as bigint)
             as latest_load_row_count,
@@ -187,6 +224,8 @@ health as (
     from systems
     left join freshness
         on systems.system_role = freshness.system_role
+    left join source_freshness_summed
+        on systems.system_role = source_freshness_summed.system_role
     left join quarantine
         on systems.system_role = quarantine.system_role
     left join duplicates
