@@ -194,7 +194,7 @@ def build(
         args += ["--vars", json.dumps(all_vars)]
     if threads is not None:
         args += ["--threads", str(threads)]
-    outcome = _invoke(command, args, data_dir, project)
+    outcome = _invoke_patiently(command, args, data_dir, project)
     seconds = time.monotonic() - started
     target = dbt_dir(data_dir) / "target"
     logs = dbt_dir(data_dir) / "logs"
@@ -223,7 +223,7 @@ def check_freshness(data_dir: Path | None = None,
     """
     warehouse = warehouse_path(data_dir)
     _check_warehouse(warehouse)
-    outcome = _invoke(["source", "freshness"], [], data_dir, project)
+    outcome = _invoke_patiently(["source", "freshness"], [], data_dir, project)
     if outcome.exception is not None:
         raise PslakeError(_explain(outcome.exception, warehouse, dbt_dir(data_dir) / "logs"))
     checked_at = dt.datetime.now(dt.UTC)
@@ -245,7 +245,7 @@ FRESHNESS_TABLE = "source_freshness"
 
 def _export_freshness(warehouse: Path, verdicts: Sequence[SourceFreshness]) -> None:
     """Replace ``raw_pslake.source_freshness`` with this check's verdicts (read by dbt)."""
-    with duckdb.connect(str(warehouse)) as con:
+    with _connect(warehouse) as con:
         con.execute(f"create schema if not exists {FRESHNESS_SCHEMA}")
         con.execute(f"create or replace table {FRESHNESS_SCHEMA}.{FRESHNESS_TABLE} ("
                     "source_name varchar, table_name varchar, status varchar, "
@@ -339,19 +339,58 @@ def _check_warehouse(warehouse: Path) -> None:
     if not warehouse.is_file():
         raise PslakeError(f"transform: no warehouse at {warehouse}; run `pslake ingest` first "
                           f"(or point --data-dir / ${settings.DATA_DIR_ENV} at the data folder)")
-    try:
-        duckdb.connect(str(warehouse)).close()
-    except duckdb.IOException as exc:
-        if not _is_lock_error(str(exc)):
-            raise
-        raise PslakeError(_lock_message(warehouse, str(exc))) from None
+    _connect(warehouse).close()
+
+
+# A reader may hold the warehouse for a moment (a SQL client's query, a check that opens it
+# read-only): pslake's own writes wait this long for it before giving up in one line.
+LOCK_PATIENCE_S = 5.0
+_LOCK_RETRY_S = 0.2
+
+
+def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse to write, waiting out a brief hold by another process.
+
+    Raises:
+        PslakeError: Another process still holds it after ``LOCK_PATIENCE_S``.
+    """
+    deadline = time.monotonic() + LOCK_PATIENCE_S
+    while True:
+        try:
+            return duckdb.connect(str(warehouse))
+        except duckdb.IOException as exc:
+            if not _is_lock_error(str(exc)):
+                raise
+            if time.monotonic() >= deadline:
+                raise PslakeError(_lock_message(warehouse, str(exc))) from None
+            time.sleep(_LOCK_RETRY_S)
+
+
+def _invoke_patiently(command: str | list[str], args: list[str], data_dir: Path | None,
+                      project: Path | None) -> Any:
+    """``_invoke``, repeated while another process holds the warehouse and nothing ran yet.
+
+    Gives up after ``LOCK_PATIENCE_S`` and returns the last outcome as it is.
+    """
+    deadline = time.monotonic() + LOCK_PATIENCE_S
+    while True:
+        outcome = _invoke(command, args, data_dir, project)
+        results = getattr(outcome.result, "results", None) or []
+        messages = [str(outcome.exception or "")] + [str(r.message or "") for r in results]
+        nothing_ran = not any(str(getattr(r.status, "value", r.status)) in ("success", "pass")
+                              for r in results)
+        if not (nothing_ran and any(map(_is_lock_error, messages))):
+            return outcome
+        if time.monotonic() >= deadline:
+            return outcome
+        time.sleep(_LOCK_RETRY_S)
 
 
 def _export_sync_journal(warehouse: Path, data_dir: Path | None) -> None:
     """Copy the reverse sync's journal into the warehouse (``raw_reverse_sync``) for dbt."""
     from reverse_sync.export import export_journal
 
-    with duckdb.connect(str(warehouse)) as con:
+    with _connect(warehouse) as con:
         counts = export_journal(con, data_dir)
     log.debug("reverse sync journal exported: %s", counts)
 
