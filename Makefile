@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml Makefi
 SIZE   ?= medium
 # Debian's Chromium for the browser tests (tests/browser), installed once per virtualenv
 BROWSER := $(VENV)/.chromium
+# Debian's PostgreSQL server for the dbt project's portability test (tests/dbt/test_portability.py)
+POSTGRES := $(VENV)/.postgresql
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
@@ -37,10 +39,18 @@ $(BROWSER):
 	@chromium --version
 	@touch $@
 
+$(POSTGRES):
+	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the dbt portability test"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql > /dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb
+	@touch $@
+
 demo: setup
 	$(BIN)/pslake demo --size $(SIZE)
 
-test: setup $(BROWSER)
+test: setup $(BROWSER) $(POSTGRES)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 soak: setup

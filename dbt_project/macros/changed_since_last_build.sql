@@ -7,19 +7,19 @@
 {% macro changed_since_last_build(rows, key, deletions) -%}
     {%- if is_incremental() -%}
         {%- set load_after -%}
-            select coalesce(max(cast(_dlt_load_id as double)), 0)
+            select coalesce(max(cast(_dlt_load_id as double precision)), 0)
                 - {{ var('incremental_lookback_hours') }} * 3600
             from {{ this }}
         {%- endset -%}
         select {{ rows }}.*
         from {{ rows }}
-        where cast({{ rows }}._dlt_load_id as double) > ({{ load_after }})
+        where cast({{ rows }}._dlt_load_id as double precision) > ({{ load_after }})
         union
         select {{ rows }}.*
         from {{ rows }}
         inner join {{ deletions }}
             on {{ rows }}.{{ key }} = {{ deletions }}.record_id
-        where cast({{ deletions }}._dlt_load_id as double) > ({{ load_after }})
+        where cast({{ deletions }}._dlt_load_id as double precision) > ({{ load_after }})
     {%- else -%}
         select * from {{ rows }}
     {%- endif -%}

@@ -13,7 +13,7 @@
             name_key,
             domain_key,
             row_number() over (
-                order by created_at, try_cast(record_id as bigint), record_id
+                order by created_at, {{ try_cast_as('record_id', 'bigint') }}, record_id
             ) as age_rank
         from {{ relation }}
     ),

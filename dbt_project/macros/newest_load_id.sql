@@ -3,7 +3,10 @@
     are epoch seconds as text, so they compare as numbers. -#}
 {% macro newest_load_id(a, b) -%}
     case
-        when {{ b }} is not null and cast({{ b }} as double) > cast({{ a }} as double) then {{ b }}
+        when
+            {{ b }} is not null
+            and cast({{ b }} as double precision) > cast({{ a }} as double precision)
+            then {{ b }}
         else {{ a }}
     end
 {%- endmacro %}

@@ -16,7 +16,8 @@
 
 {#- The figures of one resource-period from those sums (`summed`: the CTE holding them):
     hours rounded once to 0.01, utilization = billable / capacity and total utilization =
-    (billable + non-billable client) / capacity, null when capacity is zero. -#}
+    (billable + non-billable client) / capacity, exact to 4 decimals, null when capacity is
+    zero. -#}
 {% macro utilization_figures(summed) -%}
         cast({{ summed }}.working_days as integer) as working_days,
         cast({{ summed }}.public_holiday_days as integer) as public_holiday_days,
@@ -27,12 +28,10 @@
         cast(round({{ summed }}.internal_hours, 2) as decimal(12, 2)) as internal_hours,
         cast(round({{ summed }}.pto_hours, 2) as decimal(12, 2)) as pto_hours,
         cast(round({{ summed }}.total_hours, 2) as decimal(12, 2)) as total_hours,
-        cast(round(
-            {{ summed }}.billable_hours / nullif({{ summed }}.capacity_hours, 0), 4
-        ) as decimal(9, 4)) as utilization,
-        cast(round(
-            ({{ summed }}.billable_hours + {{ summed }}.non_billable_client_hours)
-            / nullif({{ summed }}.capacity_hours, 0),
-            4
-        ) as decimal(9, 4)) as total_utilization
+        cast({{ exact_ratio(summed ~ '.billable_hours', summed ~ '.capacity_hours') }}
+            as decimal(9, 4)) as utilization,
+        cast({{ exact_ratio(
+            summed ~ '.billable_hours + ' ~ summed ~ '.non_billable_client_hours',
+            summed ~ '.capacity_hours',
+        ) }} as decimal(9, 4)) as total_utilization
 {%- endmacro %}

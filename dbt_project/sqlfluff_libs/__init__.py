@@ -53,3 +53,38 @@ class _CrossDatabaseMacros:
 
 
 dbt = _CrossDatabaseMacros()
+
+
+class _Target:
+    """dbt's `target`: the DuckDB target the project runs on."""
+
+    type = "duckdb"
+    name = "duckdb"
+
+
+target = _Target()
+
+
+class _Adapter:
+    """`adapter.dispatch(name, package)` for the project's portable macros (macros/portable.sql).
+
+    SQLFluff cannot look a macro up by name, so each renders here the way its `duckdb__` version
+    does where the shape of the SQL depends on it (a type, an operator, a FROM item); the rest
+    render as a function call of the same name.
+    """
+
+    _SHAPES: _ClassVar[dict[str, _Any]] = {
+        "wide_integer": lambda: "hugeint",
+        "integer_divide": lambda dividend, divisor: f"({dividend}) // ({divisor})",
+        "date_series": lambda start, stop, step, alias, column: (
+            f"generate_series({start}, {stop}, interval '1 {step}') as {alias} ({column})"),
+    }
+
+    def dispatch(self, name: str, macro_namespace: str | None = None) -> _Any:
+        """The rendering of macro `name` (``macro_namespace`` is the package, unused here)."""
+        if name in self._SHAPES:
+            return self._SHAPES[name]
+        return lambda *args: f"{name}({', '.join(map(str, args))})"
+
+
+adapter = _Adapter()

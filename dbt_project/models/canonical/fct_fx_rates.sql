@@ -32,11 +32,11 @@ rates_to_reporting as (
 ),
 
 calendar as (
-    select
-        cast(unnest(generate_series(
-            min(effective_date), {{ as_of_date() }}, interval 1 day
-        )) as date) as rate_date
-    from rates_to_reporting
+    select cast(calendar_days.calendar_day as date) as rate_date
+    from {{ date_series(
+        '(select min(effective_date) from rates_to_reporting)', as_of_date(), 'day',
+        'calendar_days', 'calendar_day'
+    ) }}
 ),
 
 quoted_currencies as (

@@ -95,7 +95,7 @@ erp_records_mapped as (
 
 -- a surviving CRM company finds its ERP customer by the id it stores, else by the CRM id the
 -- customer stores, else by normalised name (sandbox README, customer_master_drift)
-crm_survivors_matched as (
+crm_survivors_matched_ranked as (
     select
         crm_companies.company_id,
         coalesce(by_stored_id.record_ref, by_reverse_id.record_ref, by_name.record_ref)
@@ -105,7 +105,11 @@ crm_survivors_matched as (
             when by_reverse_id.record_ref is not null then 'external_id_reverse'
             when by_name.record_ref is not null then 'normalised_name'
             else 'unmatched'
-        end as match_method
+        end as match_method,
+        row_number() over (
+            partition by crm_companies.company_id
+            order by by_reverse_id.customer_id, by_name.customer_id
+        ) as match_rank
     from crm_companies
     inner join crm_groups
         on crm_companies.company_id = crm_groups.record_id
@@ -116,10 +120,15 @@ crm_survivors_matched as (
     left join erp_survivors as by_name
         on crm_companies.name_key = by_name.name_key
     where crm_groups.is_survivor
-    qualify row_number() over (
-        partition by crm_companies.company_id
-        order by by_reverse_id.customer_id, by_name.customer_id
-    ) = 1
+),
+
+crm_survivors_matched as (
+    select
+        company_id,
+        erp_record_ref,
+        match_method
+    from crm_survivors_matched_ranked
+    where match_rank = 1
 ),
 
 crm_records_mapped as (
@@ -166,7 +175,7 @@ psa_clients_by_project_code as (
     group by 1
 ),
 
-psa_records_mapped as (
+psa_records_mapped_ranked as (
     select
         md5(coalesce(
             case when by_code.customers_found = 1 then by_code.erp_record_ref end,
@@ -187,15 +196,29 @@ psa_records_mapped as (
             when by_name.record_ref is not null then 0.8
             else 0.0
         end as decimal(4, 2)) as match_confidence,
-        true as is_survivor
+        true as is_survivor,
+        row_number() over (
+            partition by psa_clients.client_id order by by_name.customer_id
+        ) as match_rank
     from psa_clients
     left join psa_clients_by_project_code as by_code
         on psa_clients.client_id = by_code.client_id
     left join erp_survivors as by_name
         on psa_clients.name_key = by_name.name_key
-    qualify row_number() over (
-        partition by psa_clients.client_id order by by_name.customer_id
-    ) = 1
+),
+
+psa_records_mapped as (
+    select
+        client_id,
+        system_role,
+        source_system,
+        system_record_id,
+        record_ref,
+        match_method,
+        match_confidence,
+        is_survivor
+    from psa_records_mapped_ranked
+    where match_rank = 1
 ),
 
 all_records as (

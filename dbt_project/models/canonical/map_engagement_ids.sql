@@ -44,7 +44,7 @@ erp_records_mapped as (
     from erp_jobs
 ),
 
-psa_records_mapped as (
+psa_records_mapped_ranked as (
     select
         md5(coalesce(erp_jobs.record_ref, psa_projects.record_ref)) as engagement_id,
         'psa' as system_role,
@@ -54,16 +54,29 @@ psa_records_mapped as (
         case when erp_jobs.record_ref is null then 'unmatched' else 'project_code' end
             as match_method,
         cast(case when erp_jobs.record_ref is null then 0.0 else 1.0 end as decimal(4, 2))
-            as match_confidence
+            as match_confidence,
+        row_number() over (
+            partition by psa_projects.project_id order by erp_jobs.job_id
+        ) as match_rank
     from psa_projects
     left join erp_jobs
         on psa_projects.code_key = erp_jobs.code_key
-    qualify row_number() over (
-        partition by psa_projects.project_id order by erp_jobs.job_id
-    ) = 1
 ),
 
-crm_records_mapped as (
+psa_records_mapped as (
+    select
+        engagement_id,
+        system_role,
+        source_system,
+        system_record_id,
+        record_ref,
+        match_method,
+        match_confidence
+    from psa_records_mapped_ranked
+    where match_rank = 1
+),
+
+crm_records_mapped_ranked as (
     select
         md5(coalesce(by_deal_id.record_ref, by_code.record_ref)) as engagement_id,
         'crm' as system_role,
@@ -72,16 +85,29 @@ crm_records_mapped as (
         crm_deals.record_ref,
         case when by_deal_id.record_ref is not null then 'external_id' else 'project_code' end
             as match_method,
-        cast(1.0 as decimal(4, 2)) as match_confidence
+        cast(1.0 as decimal(4, 2)) as match_confidence,
+        row_number() over (
+            partition by crm_deals.deal_id order by by_deal_id.job_id, by_code.job_id
+        ) as match_rank
     from crm_deals
     left join erp_jobs as by_deal_id
         on crm_deals.deal_id = by_deal_id.crm_deal_id
     left join erp_jobs as by_code
         on crm_deals.code_key = by_code.code_key
     where coalesce(by_deal_id.record_ref, by_code.record_ref) is not null
-    qualify row_number() over (
-        partition by crm_deals.deal_id order by by_deal_id.job_id, by_code.job_id
-    ) = 1
+),
+
+crm_records_mapped as (
+    select
+        engagement_id,
+        system_role,
+        source_system,
+        system_record_id,
+        record_ref,
+        match_method,
+        match_confidence
+    from crm_records_mapped_ranked
+    where match_rank = 1
 ),
 
 all_records as (

@@ -32,7 +32,7 @@ erp_records_mapped as (
     from erp_employees
 ),
 
-psa_records_mapped as (
+psa_records_mapped_ranked as (
     select
         md5(coalesce(erp_employees.record_ref, psa_users.record_ref)) as resource_id,
         'psa' as system_role,
@@ -42,13 +42,26 @@ psa_records_mapped as (
         case when erp_employees.record_ref is null then 'unmatched' else 'email' end
             as match_method,
         cast(case when erp_employees.record_ref is null then 0.0 else 1.0 end as decimal(4, 2))
-            as match_confidence
+            as match_confidence,
+        row_number() over (
+            partition by psa_users.user_id order by erp_employees.employee_id
+        ) as match_rank
     from psa_users
     left join erp_employees
         on psa_users.email_key = erp_employees.email_key
-    qualify row_number() over (
-        partition by psa_users.user_id order by erp_employees.employee_id
-    ) = 1
+),
+
+psa_records_mapped as (
+    select
+        resource_id,
+        system_role,
+        source_system,
+        system_record_id,
+        record_ref,
+        match_method,
+        match_confidence
+    from psa_records_mapped_ranked
+    where match_rank = 1
 ),
 
 all_records as (

@@ -3,7 +3,9 @@
 -- SELECT, so 2026-01-31 + interval 30 day gave 2026-02-28. The models write day offsets as
 -- `d + 30` and never mix the two intervals in one SELECT; this test checks that this form and
 -- the month offset are still right on a known date (2026-01-31: +1 month = 2026-02-28, +30
--- days = 2026-03-02).
+-- days = 2026-03-02). A DuckDB defect: on another warehouse the test does not run.
+{{ config(enabled=target.type == 'duckdb') }}
+
 with
 
 known_date as (

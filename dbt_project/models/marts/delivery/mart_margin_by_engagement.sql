@@ -103,17 +103,15 @@ final as (
         cast(expense_cost_amount as decimal(18, 2)) as expense_cost_amount,
         cast(cost_amount as decimal(18, 2)) as cost_amount,
         cast(margin_amount as decimal(18, 2)) as margin_amount,
-        cast(round(margin_amount / nullif(recognised_revenue, 0), 4) as decimal(18, 4))
+        cast({{ exact_ratio('margin_amount', 'recognised_revenue') }} as decimal(18, 4))
             as margin_pct,
         cast(recognised_revenue_to_date as decimal(18, 2)) as recognised_revenue_to_date,
         cast(cost_amount_to_date as decimal(18, 2)) as cost_amount_to_date,
         cast(recognised_revenue_to_date - cost_amount_to_date as decimal(18, 2))
             as margin_amount_to_date,
-        cast(round(
-            (recognised_revenue_to_date - cost_amount_to_date)
-            / nullif(recognised_revenue_to_date, 0),
-            4
-        ) as decimal(18, 4)) as margin_pct_to_date,
+        cast({{ exact_ratio(
+            'recognised_revenue_to_date - cost_amount_to_date', 'recognised_revenue_to_date'
+        ) }} as decimal(18, 4)) as margin_pct_to_date,
         rate_to_reporting,
         cast(recognised_revenue_reporting as decimal(18, 2)) as recognised_revenue_reporting,
         cast(cost_amount_reporting as decimal(18, 2)) as cost_amount_reporting,

@@ -54,11 +54,11 @@ practices_described as (
         cast(internal_hours as decimal(12, 2)) as internal_hours,
         cast(pto_hours as decimal(12, 2)) as pto_hours,
         cast(total_hours as decimal(12, 2)) as total_hours,
-        cast(round(billable_hours / nullif(capacity_hours, 0), 4) as decimal(9, 4))
+        cast({{ exact_ratio('billable_hours', 'capacity_hours') }} as decimal(9, 4))
             as utilization,
-        cast(round(
-            (billable_hours + non_billable_client_hours) / nullif(capacity_hours, 0), 4
-        ) as decimal(9, 4)) as total_utilization,
+        cast({{ exact_ratio(
+            'billable_hours + non_billable_client_hours', 'capacity_hours'
+        ) }} as decimal(9, 4)) as total_utilization,
         cast(round(targeted_hours / nullif(capacity_hours_with_target, 0), 4) as decimal(9, 4))
             as utilization_target,
         is_complete_month

@@ -100,28 +100,28 @@ latest_month as (
 ),
 
 -- every figure as a measure of its entity and month, to be added up; a measure a source does
--- not give is null
+-- not give is null (typed in the first branch: a warehouse types a union by its first branch)
 measures as (
     select
         legal_entity_id,
         month_start_date,
         recognised_revenue_reporting,
         cost_amount_reporting,
-        null as capacity_hours,
-        null as billable_hours,
-        null as non_billable_client_hours,
-        null as targeted_hours,
-        null as capacity_hours_with_target,
-        null as wip_amount_reporting,
-        null as ar_balance_reporting,
-        null as invoiced_last_90_days_reporting,
-        null as time_billed_hours,
-        null as time_billed_hour_days,
-        null as unbilled_hours,
-        null as unbilled_hour_days,
-        null as unbilled_amount_reporting,
-        null as open_exception_count,
-        null as open_exception_amount_at_risk_reporting,
+        cast(null as decimal(18, 4)) as capacity_hours,
+        cast(null as decimal(18, 4)) as billable_hours,
+        cast(null as decimal(18, 4)) as non_billable_client_hours,
+        cast(null as decimal(18, 4)) as targeted_hours,
+        cast(null as decimal(18, 4)) as capacity_hours_with_target,
+        cast(null as decimal(18, 4)) as wip_amount_reporting,
+        cast(null as decimal(18, 4)) as ar_balance_reporting,
+        cast(null as decimal(18, 4)) as invoiced_last_90_days_reporting,
+        cast(null as decimal(18, 4)) as time_billed_hours,
+        cast(null as decimal(18, 4)) as time_billed_hour_days,
+        cast(null as decimal(18, 4)) as unbilled_hours,
+        cast(null as decimal(18, 4)) as unbilled_hour_days,
+        cast(null as decimal(18, 4)) as unbilled_amount_reporting,
+        cast(null as bigint) as open_exception_count,
+        cast(null as decimal(18, 4)) as open_exception_amount_at_risk_reporting,
         true as is_entity_figure
     from mart_margin_by_entity
     union all
@@ -413,19 +413,17 @@ kpis_calculated as (
         cast(cost_amount_reporting as decimal(18, 2)) as cost_amount_reporting,
         cast(recognised_revenue_reporting - cost_amount_reporting as decimal(18, 2))
             as margin_amount_reporting,
-        cast(round(
-            (recognised_revenue_reporting - cost_amount_reporting)
-            / nullif(recognised_revenue_reporting, 0),
-            4
-        ) as decimal(18, 4)) as margin_pct,
+        cast({{ exact_ratio(
+            'recognised_revenue_reporting - cost_amount_reporting', 'recognised_revenue_reporting'
+        ) }} as decimal(18, 4)) as margin_pct,
         cast(capacity_hours as decimal(12, 2)) as capacity_hours,
         cast(billable_hours as decimal(12, 2)) as billable_hours,
         cast(non_billable_client_hours as decimal(12, 2)) as non_billable_client_hours,
-        cast(round(billable_hours / nullif(capacity_hours, 0), 4) as decimal(9, 4))
+        cast({{ exact_ratio('billable_hours', 'capacity_hours') }} as decimal(9, 4))
             as utilization,
-        cast(round(
-            (billable_hours + non_billable_client_hours) / nullif(capacity_hours, 0), 4
-        ) as decimal(9, 4)) as total_utilization,
+        cast({{ exact_ratio(
+            'billable_hours + non_billable_client_hours', 'capacity_hours'
+        ) }} as decimal(9, 4)) as total_utilization,
         cast(round(targeted_hours / nullif(capacity_hours_with_target, 0), 4) as decimal(9, 4))
             as utilization_target,
         cast(wip_amount_reporting as decimal(18, 2)) as wip_amount_reporting,

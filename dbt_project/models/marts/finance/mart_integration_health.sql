@@ -186,10 +186,11 @@ health as (
         systems.system_role,
         systems.system_name,
         freshness.latest_load_id,
-        to_timestamp(cast(freshness.latest_load_id as double)) as latest_loaded_at,
+        to_timestamp(floor(cast(freshness.latest_load_id as double precision)))
+            as latest_loaded_at,
         cast(
             {{ dbt.datediff(
-                'to_timestamp(cast(freshness.latest_load_id as double))',
+                'to_timestamp(floor(cast(freshness.latest_load_id as double precision)))',
                 "cast('" ~ run_started_at.isoformat() ~ "' as timestamptz)",
                 'hour',
             ) }}

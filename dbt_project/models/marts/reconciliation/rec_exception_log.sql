@@ -8,11 +8,13 @@
     incremental model), so an exception's age survives a rebuild of everything else. -#}
 with
 
+-- typed as the contract says: a warehouse whose md5() returns another text type would see the
+-- incremental table's columns change type (on_schema_change: fail)
 detected as (
     select
-        exception_id,
-        exception_type,
-        record_ref
+        cast(exception_id as varchar) as exception_id,
+        cast(exception_type as varchar) as exception_type,
+        cast(record_ref as varchar) as record_ref
     from {{ ref('int_exceptions_detected') }}
 ),
 

@@ -37,7 +37,7 @@ crm_invoice_records as (
     where not is_archived
 ),
 
-desired as (
+desired_ranked as (
     select
         invoices.erp_invoice_id as netsuite_invoice_id,
         crm_invoice_records.crm_record_id,
@@ -50,15 +50,33 @@ desired as (
         invoices.amount_paid,
         invoices.amount_due,
         invoices.invoice_status,
-        closed_periods.start_date is not null as is_in_closed_period
+        closed_periods.start_date is not null as is_in_closed_period,
+        row_number() over (
+            partition by invoices.erp_invoice_id order by crm_invoice_records.crm_record_id
+        ) as mirror_rank
     from invoices
     left join crm_invoice_records
         on invoices.erp_invoice_id = crm_invoice_records.erp_invoice_id
     left join closed_periods
         on invoices.invoice_date between closed_periods.start_date and closed_periods.end_date
-    qualify row_number() over (
-        partition by invoices.erp_invoice_id order by crm_invoice_records.crm_record_id
-    ) = 1
+),
+
+desired as (
+    select
+        netsuite_invoice_id,
+        crm_record_id,
+        invoice_id,
+        invoice_number,
+        invoice_date,
+        due_date,
+        currency,
+        invoice_amount,
+        amount_paid,
+        amount_due,
+        invoice_status,
+        is_in_closed_period
+    from desired_ranked
+    where mirror_rank = 1
 )
 
 select * from desired

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'clients') }})
+    select * from ({{ loaded_rows('harvest', 'clients') }}) as loaded
 
 ),
 

@@ -5,7 +5,7 @@ source as (
     select * from ({{ loaded_rows(
         'harvest', 'deleted_records',
         empty_columns={'resource': 'varchar', 'id': 'bigint', 'detected_at': 'timestamptz'}
-    ) }})
+    ) }}) as loaded
 
 ),
 

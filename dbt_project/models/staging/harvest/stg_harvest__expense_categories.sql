@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'expense_categories') }})
+    select * from ({{ loaded_rows('harvest', 'expense_categories') }}) as loaded
 
 ),
 

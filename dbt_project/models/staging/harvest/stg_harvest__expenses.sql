@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'expenses') }})
+    select * from ({{ loaded_rows('harvest', 'expenses') }}) as loaded
 
 ),
 

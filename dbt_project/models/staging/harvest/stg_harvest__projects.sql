@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'projects') }})
+    select * from ({{ loaded_rows('harvest', 'projects') }}) as loaded
 
 ),
 

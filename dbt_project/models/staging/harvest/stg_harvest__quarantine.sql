@@ -10,7 +10,7 @@ source as (
             'record': 'varchar',
             'quarantined_at': 'timestamptz',
         }
-    ) }})
+    ) }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'task_assignments') }})
+    select * from ({{ loaded_rows('harvest', 'task_assignments') }}) as loaded
 
 ),
 

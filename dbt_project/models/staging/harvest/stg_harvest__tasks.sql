@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'tasks') }})
+    select * from ({{ loaded_rows('harvest', 'tasks') }}) as loaded
 
 ),
 

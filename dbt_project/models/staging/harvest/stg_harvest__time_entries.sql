@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'time_entries') }})
+    select * from ({{ loaded_rows('harvest', 'time_entries') }}) as loaded
 
 ),
 

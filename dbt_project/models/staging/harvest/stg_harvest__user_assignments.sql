@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'user_assignments') }})
+    select * from ({{ loaded_rows('harvest', 'user_assignments') }}) as loaded
 
 ),
 

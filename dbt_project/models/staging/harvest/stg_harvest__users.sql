@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('harvest', 'users') }})
+    select * from ({{ loaded_rows('harvest', 'users') }}) as loaded
 
 ),
 

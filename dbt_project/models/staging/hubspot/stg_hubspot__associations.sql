@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'associations') }})
+    select * from ({{ loaded_rows('hubspot', 'associations') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'companies') }})
+    select * from ({{ loaded_rows('hubspot', 'companies') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'contacts') }})
+    select * from ({{ loaded_rows('hubspot', 'contacts') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'deal_pipelines') }})
+    select * from ({{ loaded_rows('hubspot', 'deal_pipelines') }}) as loaded
 
 ),
 

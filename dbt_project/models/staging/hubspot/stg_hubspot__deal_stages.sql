@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'deal_stages') }})
+    select * from ({{ loaded_rows('hubspot', 'deal_stages') }}) as loaded
 
 ),
 
@@ -21,10 +21,10 @@ renamed as (
 
         ---------- numerics
         cast(display_order as integer) as display_order,
-        try_cast(metadata__probability as decimal(18, 6)) as win_probability,
+        {{ try_cast_as('metadata__probability', 'decimal(18, 6)') }} as win_probability,
 
         ---------- booleans
-        try_cast(metadata__is_closed as boolean) as is_closed,
+        {{ try_cast_as('metadata__is_closed', 'boolean') }} as is_closed,
         cast(archived as boolean) as is_archived,
 
         ---------- timestamps

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'deals') }})
+    select * from ({{ loaded_rows('hubspot', 'deals') }}) as loaded
 
 ),
 
@@ -25,10 +25,10 @@ renamed as (
 
         ---------- numerics
         -- HubSpot sends numbers as text; ingestion quarantines a value that does not cast
-        try_cast(amount as decimal(18, 2)) as deal_amount,
+        {{ try_cast_as('amount', 'decimal(18, 2)') }} as deal_amount,
 
         ---------- booleans
-        try_cast(hs_is_closed_won as boolean) as is_closed_won,
+        {{ try_cast_as('hs_is_closed_won', 'boolean') }} as is_closed_won,
         cast(archived as boolean) as is_archived,
 
         ---------- dates

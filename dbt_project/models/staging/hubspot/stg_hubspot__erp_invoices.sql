@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'erp_invoices') }})
+    select * from ({{ loaded_rows('hubspot', 'erp_invoices') }}) as loaded
 
 ),
 
@@ -24,9 +24,9 @@ renamed as (
 
         ---------- numerics
         -- HubSpot sends numbers as text; ingestion quarantines a value that does not cast
-        try_cast(invoice_amount as decimal(18, 2)) as invoice_amount,
-        try_cast(amount_paid as decimal(18, 2)) as amount_paid,
-        try_cast(amount_due as decimal(18, 2)) as amount_due,
+        {{ try_cast_as('invoice_amount', 'decimal(18, 2)') }} as invoice_amount,
+        {{ try_cast_as('amount_paid', 'decimal(18, 2)') }} as amount_paid,
+        {{ try_cast_as('amount_due', 'decimal(18, 2)') }} as amount_due,
 
         ---------- booleans
         cast(archived as boolean) as is_archived,

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'owners') }})
+    select * from ({{ loaded_rows('hubspot', 'owners') }}) as loaded
 
 ),
 

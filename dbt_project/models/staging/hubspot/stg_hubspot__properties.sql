@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('hubspot', 'properties') }})
+    select * from ({{ loaded_rows('hubspot', 'properties') }}) as loaded
 
 ),
 

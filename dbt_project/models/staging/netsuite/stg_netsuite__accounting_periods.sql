@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'accountingperiod') }})
+    select * from ({{ loaded_rows('netsuite', 'accountingperiod') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'currency') }})
+    select * from ({{ loaded_rows('netsuite', 'currency') }}) as loaded
 
 ),
 

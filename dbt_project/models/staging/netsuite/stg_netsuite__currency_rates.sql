@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'currencyrate') }})
+    select * from ({{ loaded_rows('netsuite', 'currencyrate') }}) as loaded
 
 ),
 

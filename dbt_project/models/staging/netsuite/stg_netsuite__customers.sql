@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'customer') }})
+    select * from ({{ loaded_rows('netsuite', 'customer') }}) as loaded
 
 ),
 

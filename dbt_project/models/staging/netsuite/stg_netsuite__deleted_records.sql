@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'deletedrecord') }})
+    select * from ({{ loaded_rows('netsuite', 'deletedrecord') }}) as loaded
 
 ),
 

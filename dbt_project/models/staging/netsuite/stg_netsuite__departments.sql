@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'department') }})
+    select * from ({{ loaded_rows('netsuite', 'department') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'employee') }})
+    select * from ({{ loaded_rows('netsuite', 'employee') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'item') }})
+    select * from ({{ loaded_rows('netsuite', 'item') }}) as loaded
 
 ),
 

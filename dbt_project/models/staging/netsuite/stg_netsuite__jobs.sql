@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'job') }})
+    select * from ({{ loaded_rows('netsuite', 'job') }}) as loaded
 
 ),
 

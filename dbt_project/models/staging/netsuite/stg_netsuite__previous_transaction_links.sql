@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'previoustransactionlink') }})
+    select * from ({{ loaded_rows('netsuite', 'previoustransactionlink') }}) as loaded
 
 ),
 

@@ -24,7 +24,7 @@ source as (
             'record': 'varchar',
             'quarantined_at': 'timestamptz',
         }
-    ) }})
+    ) }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'customrecord_pslake_rate_card') }})
+    select * from ({{ loaded_rows('netsuite', 'customrecord_pslake_rate_card') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'subsidiary') }})
+    select * from ({{ loaded_rows('netsuite', 'subsidiary') }}) as loaded
 
 ),
 

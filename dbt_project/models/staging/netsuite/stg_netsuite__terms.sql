@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'term') }})
+    select * from ({{ loaded_rows('netsuite', 'term') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'timebill') }})
+    select * from ({{ loaded_rows('netsuite', 'timebill') }}) as loaded
 
 ),
 

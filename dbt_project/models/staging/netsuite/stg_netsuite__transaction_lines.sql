@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'transactionline') }})
+    select * from ({{ loaded_rows('netsuite', 'transactionline') }}) as loaded
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from ({{ loaded_rows('netsuite', 'transaction') }})
+    select * from ({{ loaded_rows('netsuite', 'transaction') }}) as loaded
 
 ),
 

@@ -7,7 +7,7 @@ source as (
         {'source_name': 'varchar', 'table_name': 'varchar', 'status': 'varchar',
          'max_loaded_at': 'timestamptz', 'age_seconds': 'double',
          'checked_at': 'timestamptz'}
-    ) }})
+    ) }}) as loaded
 
 ),
 

@@ -9,7 +9,7 @@ source as (
          'current_value': 'varchar', 'desired_value': 'varchar', 'reason': 'varchar',
          'decision': 'varchar', 'rule': 'varchar', 'status': 'varchar', 'detail': 'varchar',
          'updated_at': 'varchar'}
-    ) }})
+    ) }}) as loaded
 
 ),
 

@@ -9,7 +9,7 @@ source as (
          'reason': 'varchar', 'http_status': 'bigint', 'attempts': 'bigint',
          'first_failed_at': 'varchar', 'last_failed_at': 'varchar',
          'next_attempt_at': 'varchar', 'state': 'varchar', 'run_id': 'varchar'}
-    ) }})
+    ) }}) as loaded
 
 ),
 

@@ -7,7 +7,7 @@ source as (
         {'run_id': 'varchar', 'kind': 'varchar', 'plan_run_id': 'varchar',
          'started_at': 'varchar', 'finished_at': 'varchar', 'status': 'varchar',
          'actor': 'varchar', 'summary': 'varchar'}
-    ) }})
+    ) }}) as loaded
 
 ),
 
@@ -25,17 +25,19 @@ renamed as (
         actor,
 
         ---------- numerics (the run's counts; absent counts are 0)
-        cast(coalesce(json_extract(summary, '$.planned'), '0') as integer) as planned_count,
-        cast(coalesce(json_extract(summary, '$.held'), '0') as integer) as held_count,
-        cast(coalesce(json_extract(summary, '$.refused'), '0') as integer) as refused_count,
-        cast(coalesce(json_extract(summary, '$.deferred'), '0') as integer) as deferred_count,
-        cast(coalesce(json_extract(summary, '$.given_up'), '0') as integer) as given_up_count,
-        cast(coalesce(json_extract(summary, '$.written'), '0') as integer) as written_count,
-        cast(coalesce(json_extract(summary, '$.already'), '0') as integer) as already_count,
-        cast(coalesce(json_extract(summary, '$.conflict'), '0') as integer) as conflict_count,
-        cast(coalesce(json_extract(summary, '$.failed'), '0') as integer) as failed_count,
-        cast(coalesce(json_extract(summary, '$.write_calls'), '0') as integer) as write_calls_count,
-        cast(coalesce(json_extract(summary, '$.read_calls'), '0') as integer) as read_calls_count,
+        cast(coalesce({{ json_field('summary', 'planned') }}, '0') as integer) as planned_count,
+        cast(coalesce({{ json_field('summary', 'held') }}, '0') as integer) as held_count,
+        cast(coalesce({{ json_field('summary', 'refused') }}, '0') as integer) as refused_count,
+        cast(coalesce({{ json_field('summary', 'deferred') }}, '0') as integer) as deferred_count,
+        cast(coalesce({{ json_field('summary', 'given_up') }}, '0') as integer) as given_up_count,
+        cast(coalesce({{ json_field('summary', 'written') }}, '0') as integer) as written_count,
+        cast(coalesce({{ json_field('summary', 'already') }}, '0') as integer) as already_count,
+        cast(coalesce({{ json_field('summary', 'conflict') }}, '0') as integer) as conflict_count,
+        cast(coalesce({{ json_field('summary', 'failed') }}, '0') as integer) as failed_count,
+        cast(coalesce({{ json_field('summary', 'write_calls') }}, '0') as integer)
+            as write_calls_count,
+        cast(coalesce({{ json_field('summary', 'read_calls') }}, '0') as integer)
+            as read_calls_count,
 
         ---------- timestamps
         cast(started_at as timestamptz) as started_at,

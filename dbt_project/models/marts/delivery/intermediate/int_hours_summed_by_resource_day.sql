@@ -39,15 +39,12 @@ public_holidays as (
 ),
 
 calendar as (
-    select cast(calendar_day as date) as calendar_date
-    from generate_series(
-        (
-            select cast({{ dbt.date_trunc('month', 'min(work_date)') }} as date)
-            from int_time_entries_valued_at_rate_card
-        ),
-        {{ as_of_date() }} - 1,
-        interval 1 day
-    ) as calendar_days (calendar_day)
+    select cast(calendar_days.calendar_day as date) as calendar_date
+    from {{ date_series(
+        '(select cast(' ~ dbt.date_trunc('month', 'min(work_date)') ~ ' as date)'
+        ~ ' from int_time_entries_valued_at_rate_card)',
+        as_of_date() ~ ' - 1', 'day', 'calendar_days', 'calendar_day'
+    ) }}
 ),
 
 -- ISO day of week: 1 Monday .. 7 Sunday

@@ -222,12 +222,12 @@ engagements_described as (
 ),
 
 months as (
-    select cast(month_start as date) as month_start_date
-    from generate_series(
-        (select min(first_months.first_month_start_date) from first_months),
-        cast({{ dbt.date_trunc('month', as_of_date() ~ ' - 1') }} as date),
-        interval 1 month
-    ) as spine (month_start)
+    select cast(spine.month_start as date) as month_start_date
+    from {{ date_series(
+        '(select min(first_months.first_month_start_date) from first_months)',
+        'cast(' ~ dbt.date_trunc('month', as_of_date() ~ ' - 1') ~ ' as date)', 'month',
+        'spine', 'month_start'
+    ) }}
 ),
 
 engagement_months as (

@@ -141,8 +141,8 @@ valuation_inputs as (
     -- what the table was built from
     built as (
         select
-            coalesce(max(cast(entry_load_id as double)), 0) as entry_load,
-            coalesce(max(cast(postings_load_id as double)), 0) as postings_load,
+            coalesce(max(cast(entry_load_id as double precision)), 0) as entry_load,
+            coalesce(max(cast(postings_load_id as double precision)), 0) as postings_load,
             max(valuation_fingerprint) as valuation_fingerprint
         from {{ this }}
     ),
@@ -151,12 +151,13 @@ valuation_inputs as (
         select fct_time_entries.psa_time_entry_id
         from fct_time_entries
         where
-            cast(fct_time_entries.changed_load_id as double) > (select built.entry_load from built)
+            cast(fct_time_entries.changed_load_id as double precision)
+            > (select built.entry_load from built)
         union
         select fct_time_postings.psa_time_entry_id
         from fct_time_postings
         where
-            cast(fct_time_postings.changed_load_id as double)
+            cast(fct_time_postings.changed_load_id as double precision)
             > (select built.postings_load from built)
         union
         select valued.psa_time_entry_id
@@ -207,7 +208,7 @@ postings_summarised as (
         count(*) filter (where not fct_time_postings.is_deleted) as postings,
         min(fct_invoices.erp_invoice_id) as erp_invoice_id,
         min(fct_invoices.invoice_date) as invoice_date,
-        max(cast(fct_time_postings.changed_load_id as double)) as postings_load_id
+        max(cast(fct_time_postings.changed_load_id as double precision)) as postings_load_id
     from fct_time_postings
     left join fct_invoices
         on
@@ -322,7 +323,7 @@ final as (
         erp_invoice_id is not null as is_invoiced,
         updated_at,
         -- what this row was valued from (the incremental run compares them)
-        cast(changed_load_id as double) as entry_load_id,
+        cast(changed_load_id as double precision) as entry_load_id,
         postings_load_id,
         engagement_fingerprint,
         resource_fingerprint,
