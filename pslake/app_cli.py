@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -59,12 +58,11 @@ def serve(
                          "`pslake app user add NAME --entity \"*\"`")
     env = dict(os.environ, **{settings.DATA_DIR_ENV: str(settings.data_dir().resolve())})
     say(f"app: serving http://{host}:{port} (Ctrl-C to stop)")
-    try:
-        completed = subprocess.run(streamlit_command(port, host), env=env, check=False)
-    except KeyboardInterrupt:
-        return
-    if completed.returncode not in (0, -2, 130):
-        raise typer.Exit(completed.returncode)
+    sys.stdout.flush()
+    # this process becomes the server, so a signal sent to `pslake app` (Ctrl-C, a supervisor's
+    # SIGTERM) reaches Streamlit itself instead of leaving it running without its parent
+    command = streamlit_command(port, host)
+    os.execve(command[0], command, env)
 
 
 @user_app.command("add")

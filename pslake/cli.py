@@ -96,8 +96,12 @@ def main(
 
 def _register() -> None:
     from pslake.app_cli import app_app
+    from pslake.demo_cli import demo
+    from pslake.docs_cli import docs_command
+    from pslake.doctor_cli import doctor_command
     from pslake.ingest_cli import ingest
-    from pslake.sandbox_cli import demo, sandbox_app
+    from pslake.sandbox_cli import sandbox_app
+    from pslake.sql_cli import sql_command
     from pslake.sync_cli import schedule_command, sync_app
     from pslake.transform_cli import publish_command, transform
 
@@ -109,6 +113,9 @@ def _register() -> None:
     app.add_typer(sync_app, name="sync")
     app.command("schedule")(schedule_command)
     app.add_typer(app_app, name="app")
+    app.command("doctor")(doctor_command)
+    app.command("sql")(sql_command)
+    app.command("docs")(docs_command)
 
 
 _register()

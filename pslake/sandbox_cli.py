@@ -1,4 +1,4 @@
-"""``pslake sandbox ...`` and ``pslake demo``: generate a synthetic firm and serve it.
+"""``pslake sandbox ...``: generate a synthetic firm and serve it (``pslake demo`` uses them).
 
 The sandbox stands for the outside world (DESIGN.md), so only these commands, the tests and the
 benchmarks import it.
@@ -18,7 +18,6 @@ from sandbox import firm_info
 from sandbox.firm.discrepancies import parse_rates
 from sandbox.firm.generate import DEFAULT_SEED, generate, resolve_as_of
 from sandbox.server.faults import FaultConfig
-from sandbox.store import FIRM_FILE
 
 sandbox_app = typer.Typer(
     help="The local stand-ins for HubSpot, Harvest and NetSuite, with a synthetic firm.",
@@ -202,93 +201,3 @@ def info_cmd(store_dir: Path | None = DirOption) -> None:
         say(line)
     for name, count in info.get("discrepancies", {}).items():
         say(f"    {name:<26}{count:>8,}")
-
-
-@friendly
-def demo(
-    size: str = typer.Option("medium", help="Firm size to generate when none is there."),
-    seed: int = typer.Option(DEFAULT_SEED, help="Seed of the generated firm."),
-    port: int = typer.Option(settings.SANDBOX_PORT, help="Sandbox port (0: any free port)."),
-    wait: bool = typer.Option(True, help="Keep serving until Ctrl-C (--no-wait: show and exit)."),
-) -> None:
-    """The demo: a firm, the sandbox serving it, and what each vendor API answers."""
-    from sandbox.server.app import SandboxThread
-
-    target = settings.sandbox_dir()
-    started = time.monotonic()
-    existing = firm_info.load(target) if (target / FIRM_FILE).exists() else None
-    if existing and existing.get("size") == size and existing.get("seed") == seed:
-        say(f"[1/3] reusing the {size} firm in {target} (as of {existing['as_of']})")
-    else:
-        say(f"[1/3] generating the {size} firm into {target}")
-        generate(target, size=size, seed=seed, progress=_progress())
-    info = firm_info.load(target)
-    say(f"      {time.monotonic() - started:.1f}s")
-    step = time.monotonic()
-    with SandboxThread(target, port=port) as server:
-        say(f"[2/3] sandbox listening on {server.root} ({time.monotonic() - step:.1f}s)")
-        _print_endpoints(server.endpoints, target)
-        step = time.monotonic()
-        say("[3/3] what the vendor APIs serve (one call each, over HTTP):")
-        for line in _probe(server.endpoints):
-            say(f"  {line}")
-        say(f"      {time.monotonic() - step:.1f}s")
-        for line in _summary(info):
-            say(line)
-        if wait:
-            say("serving; Ctrl-C stops")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                say("stopped")
-
-
-def _probe(endpoints: dict[str, dict[str, str]]) -> list[str]:
-    """Ask each emulated vendor for a total, as a client would."""
-    import requests
-
-    hs, hv, ns = endpoints["hubspot"], endpoints["harvest"], endpoints["netsuite"]
-    out = []
-    with requests.Session() as http:
-        r = http.post(
-            f"{hs['base_url']}/crm/v3/objects/deals/search",
-            timeout=30,
-            headers={"Authorization": f"Bearer {hs['access_token']}"},
-            json={
-                "filterGroups": [
-                    {
-                        "filters": [
-                            {"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"}
-                        ]
-                    }
-                ],
-                "limit": 1,
-            },
-        )
-        r.raise_for_status()
-        out.append(
-            f"HubSpot  POST /crm/v3/objects/deals/search (closed won): total {r.json()['total']:,}"
-        )
-        r = http.get(
-            f"{hv['base_url']}/v2/time_entries",
-            params={"per_page": 1},
-            timeout=30,
-            headers={
-                "Authorization": f"Bearer {hv['access_token']}",
-                "Harvest-Account-Id": hv["account_id"],
-                "User-Agent": "pslake demo (https://github.com/pslake)",
-            },
-        )
-        r.raise_for_status()
-        out.append(f"Harvest  GET  /v2/time_entries: total_entries {r.json()['total_entries']:,}")
-        r = http.post(
-            f"{ns['base_url']}/services/rest/query/v1/suiteql",
-            timeout=60,
-            headers={"Authorization": f"Bearer {ns['access_token']}", "Prefer": "transient"},
-            json={"q": "SELECT type, COUNT(*) AS n FROM transaction GROUP BY type ORDER BY type"},
-        )
-        r.raise_for_status()
-        counts = ", ".join(f"{i['type']} {int(i['n']):,}" for i in r.json()["items"])
-        out.append(f"NetSuite POST suiteql (transactions by type): {counts}")
-    return out

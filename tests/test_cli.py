@@ -1,4 +1,5 @@
-"""The pslake command line as a user meets it: help, progress, readable errors, the demo."""
+"""The pslake command line as a user meets it: help, progress, readable errors (the demo:
+tests/e2e/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -149,17 +150,3 @@ def test_data_dir_option_points_the_commands_at_another_folder(tmp_path: Path):
     result = pslake("--data-dir", str(tmp_path), "sandbox", "info")
     assert result.returncode == 2
     assert str(tmp_path / "sandbox") in result.stderr  # looked where it was told
-
-
-def test_demo_generates_serves_and_shows_each_vendor(tmp_path: Path):
-    env = {"PSLAKE_DATA_DIR": str(tmp_path)}
-    result = pslake("demo", "--size", "small", "--no-wait", "--port", "0", env=env)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "[1/3] generating the small firm" in out
-    assert "HubSpot  POST /crm/v3/objects/deals/search" in out
-    info = json.loads((tmp_path / "sandbox" / "firm.json").read_text())
-    assert f"total_entries {info['counts']['harvest.time_entries']:,}" in out
-    assert "CustInvc" in out
-    again = pslake("demo", "--size", "small", "--no-wait", "--port", "0", env=env)
-    assert "[1/3] reusing the small firm" in again.stdout
