@@ -204,7 +204,7 @@ def build(
                              target_path=target, log_path=logs, freshness=verdicts)
     for node_result in getattr(outcome.result, "results", None) or []:
         _count(result, node_result)
-    lock = next((f.message for f in result.failures if _is_lock_error(f.message)), None)
+    lock = next((f.message for f in result.failures if is_lock_error(f.message)), None)
     if lock is not None:  # taken between our check and dbt's connect
         raise PslakeError(_lock_message(warehouse, lock))
     return result
@@ -274,7 +274,7 @@ def parse(data_dir: Path | None = None, project: Path | None = None) -> Path:
     Raises:
         PslakeError: dbt cannot parse the project.
     """
-    outcome = _invoke("parse", [], data_dir, project)
+    outcome = invoke_dbt("parse", [], data_dir, project)
     logs = dbt_dir(data_dir) / "logs"
     if outcome.exception is not None or not outcome.success:
         cause = outcome.exception or RuntimeError("dbt parse failed")
@@ -282,8 +282,8 @@ def parse(data_dir: Path | None = None, project: Path | None = None) -> Path:
     return dbt_dir(data_dir) / "target" / "manifest.json"
 
 
-def _invoke(command: str | list[str], args: list[str], data_dir: Path | None,
-            project: Path | None) -> Any:
+def invoke_dbt(command: str | list[str], args: list[str], data_dir: Path | None,
+               project: Path | None) -> Any:
     """Run one dbt command in this process with the data folder's warehouse and folders.
 
     ``command`` is a command (``build``) or a command with its subcommand (``source freshness``).
@@ -359,7 +359,7 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(warehouse))
         except duckdb.IOException as exc:
-            if not _is_lock_error(str(exc)):
+            if not is_lock_error(str(exc)):
                 raise
             if time.monotonic() >= deadline:
                 raise PslakeError(_lock_message(warehouse, str(exc))) from None
@@ -368,18 +368,18 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
 
 def _invoke_patiently(command: str | list[str], args: list[str], data_dir: Path | None,
                       project: Path | None) -> Any:
-    """``_invoke``, repeated while another process holds the warehouse and nothing ran yet.
+    """``invoke_dbt``, repeated while another process holds the warehouse and nothing ran yet.
 
     Gives up after ``LOCK_PATIENCE_S`` and returns the last outcome as it is.
     """
     deadline = time.monotonic() + LOCK_PATIENCE_S
     while True:
-        outcome = _invoke(command, args, data_dir, project)
+        outcome = invoke_dbt(command, args, data_dir, project)
         results = getattr(outcome.result, "results", None) or []
         messages = [str(outcome.exception or "")] + [str(r.message or "") for r in results]
         nothing_ran = not any(str(getattr(r.status, "value", r.status)) in ("success", "pass")
                               for r in results)
-        if not (nothing_ran and any(map(_is_lock_error, messages))):
+        if not (nothing_ran and any(map(is_lock_error, messages))):
             return outcome
         if time.monotonic() >= deadline:
             return outcome
@@ -395,7 +395,8 @@ def _export_sync_journal(warehouse: Path, data_dir: Path | None) -> None:
     log.debug("reverse sync journal exported: %s", counts)
 
 
-def _is_lock_error(text: str) -> bool:
+def is_lock_error(text: str) -> bool:
+    """Whether DuckDB's message says another process holds the database file."""
     return "could not set lock" in text.lower() or "conflicting lock" in text.lower()
 
 
@@ -418,7 +419,7 @@ def _one_line(text: str) -> str:
 def _explain(exc: BaseException, warehouse: Path, logs: Path) -> str:
     """One actionable line for an error that stopped dbt before or between nodes."""
     text = _one_line(str(exc)) or type(exc).__name__
-    if _is_lock_error(text):
+    if is_lock_error(text):
         return _lock_message(warehouse, text)
     kinds = {k.__name__ for k in type(exc).__mro__}
     if kinds & {"ParsingError", "CompilationError", "DbtConfigError", "DbtValidationError"}:

@@ -1,4 +1,4 @@
-"""The dbt project on PostgreSQL: the same models give the same answers (DESIGN.md, portable models).
+"""The dbt project on PostgreSQL: the same models give the same answers (DESIGN.md, portability).
 
 The small firm's raw tables are copied from its DuckDB warehouse into a throw-away PostgreSQL
 server (Debian's ``postgresql``, installed by ``make test``), ``dbt build --target postgres`` runs
