@@ -102,7 +102,7 @@ def _register() -> None:
     from pslake.ingest_cli import ingest
     from pslake.sandbox_cli import sandbox_app
     from pslake.sql_cli import sql_command
-    from pslake.sync_cli import schedule_command, sync_app
+    from pslake.sync_cli import run_command, schedule_command, sync_app
     from pslake.transform_cli import publish_command, transform
 
     app.add_typer(sandbox_app, name="sandbox")
@@ -111,6 +111,7 @@ def _register() -> None:
     app.command("transform")(transform)
     app.command("publish")(publish_command)
     app.add_typer(sync_app, name="sync")
+    app.command("run")(run_command)
     app.command("schedule")(schedule_command)
     app.add_typer(app_app, name="app")
     app.command("doctor")(doctor_command)

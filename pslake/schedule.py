@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from croniter import croniter  # type: ignore[import-untyped]
 
@@ -85,8 +86,16 @@ def run_lock(data_dir: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_once(data_dir: Path | None = None, steps: Sequence[str] = DEFAULT_STEPS) -> RunResult:
-    """Run the steps in order, each a ``pslake`` process; stop at the first that fails."""
+def run_once(data_dir: Path | None = None, steps: Sequence[str] = DEFAULT_STEPS,
+             echo: Callable[[str], None] | None = None) -> RunResult:
+    """Run the steps in order, each a ``pslake`` process; stop at the first that fails.
+
+    Args:
+        data_dir: The data folder (``--data-dir`` / ``$PSLAKE_DATA_DIR`` / ``data``).
+        steps: Names from ``STEPS``, in order.
+        echo: Also called with each line the steps print, and a heading per step (``pslake
+            run`` shows them on the terminal); the log file gets them either way.
+    """
     root = settings.data_dir(data_dir).resolve()
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
@@ -103,15 +112,32 @@ def run_once(data_dir: Path | None = None, steps: Sequence[str] = DEFAULT_STEPS)
         with open(result.log, "a") as log:
             for name in steps:
                 command = [sys.executable, "-m", "pslake", "--data-dir", str(root), *STEPS[name]]
-                log.write(f"$ pslake {' '.join(STEPS[name])}\n")
+                heading = f"$ pslake {' '.join(STEPS[name])}"
+                log.write(heading + "\n")
                 log.flush()
                 t0 = time.monotonic()
-                code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
-                                      check=False).returncode
+                if echo is None:
+                    code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
+                                          check=False).returncode
+                else:
+                    echo(heading)
+                    code = _relay(command, log, echo)
                 result.steps.append((name, time.monotonic() - t0, code))
                 if code != 0:
                     break
     return result
+
+
+def _relay(command: list[str], log: TextIO, echo: Callable[[str], None]) -> int:
+    """Run ``command``, writing each line it prints to the log and to ``echo``."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, bufsize=1) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            echo(line.rstrip("\n"))
+        log.flush()
+        return process.wait()
 
 
 def schedule(expression: str, data_dir: Path | None = None,

@@ -198,3 +198,25 @@ def schedule_command(
         failed = schedule(cron, steps=chosen, max_runs=max_runs, say=say)
     if failed:
         raise typer.Exit(1)
+
+
+@friendly
+def run_command(
+    steps: str = typer.Option("ingest,transform,sync", "--steps",
+                              help="Comma-separated steps, in order."),
+) -> None:
+    """Run ingest -> transform -> sync apply once, now, showing each step's output.
+
+    The same run as one turn of `pslake schedule` (it takes the same run lock, so it never
+    overlaps a scheduled run) against the configured vendors: the sandbox when none is set,
+    else the SOURCES__* settings. Exits 1 when a step failed, 3 when another run holds the lock.
+    """
+    from pslake.schedule import run_once
+
+    chosen = [s.strip() for s in steps.split(",") if s.strip()]
+    result = run_once(steps=chosen, echo=say)
+    say(result.line())
+    if result.skipped:
+        raise typer.Exit(3)
+    if not result.ok:
+        raise typer.Exit(1)

@@ -90,3 +90,24 @@ def test_a_bad_cron_expression_is_refused(crm: Crm) -> None:
     run = _pslake(crm, "schedule", "--cron", "every quarter hour")
     assert run.returncode == 2
     assert "is not a cron expression" in run.stderr
+
+
+def test_run_shows_each_steps_output_then_one_line_and_logs_it(crm: Crm) -> None:
+    run = _pslake(crm, "run", "--steps", "sync")
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "$ pslake sync apply --limit 20"
+    applied = next(line for line in lines if line.startswith("apply "))
+    assert " written, " in applied and crm.write_calls() > 0
+    assert " ok: sync " in lines[-1]
+    log = Path(lines[-1].rsplit("; log ", 1)[1])
+    assert applied in log.read_text()  # the log holds what the terminal showed
+
+
+def test_run_while_another_run_holds_the_lock_exits_3_and_writes_nothing(crm: Crm) -> None:
+    with run_lock(crm.data_dir) as taken:
+        assert taken
+        run = _pslake(crm, "run", "--steps", "sync")
+    assert run.returncode == 3
+    assert "skipped: a previous run still holds the lock" in run.stdout
+    assert crm.write_calls() == 0
