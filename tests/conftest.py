@@ -151,3 +151,21 @@ def medium_warehouse(tmp_path_factory: pytest.TempPathFactory, worker_id: str
                      ) -> BuiltFirm:
     """The medium firm, ingested and built by dbt (once per run; slow: ~3 minutes)."""
     return _shared_build(tmp_path_factory, worker_id, "medium")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One reliability-run id for the session (inherited by workers and subprocesses)."""
+    from tests.reliability import run_id
+
+    run_id()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config
+                            ) -> None:
+    """The reliability battery's one-screen summary of what this run recorded."""
+    from tests.reliability import lines, run_id, summary
+
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller prints it
+        return
+    for line in summary(lines(run=run_id())):
+        terminalreporter.write_line(line)
