@@ -136,7 +136,7 @@ def _pipeline(clock: _Clock, data_dir: Path, as_of: dt.date) -> None:
         if _last_build(data_dir) == state and _has_marts(warehouse):
             out.append("skipped: the raw data and the as-of date are as the last build saw them")
         else:
-            say(f"      dbt build at {as_of} (about a minute for the medium firm)")
+            say(f"      dbt build at {as_of}")
             with _quiet_dbt():
                 result = build(data_dir, as_of=as_of)
             for failure in result.failures:
