@@ -117,7 +117,8 @@ def summary(items: Iterable[dict[str, Any]]) -> list[str]:
         for name in grand:
             grand[name] += figures[name]
     out.append(row("all", grand))
-    out.append(f"faults and kills survived {grand['survived']:,} of {grand['injected']:,}; "
+    out.append(f"injected (faults, kills, discrepancies) {grand['injected']:,}, came through "
+               f"{grand['survived']:,}; "
                f"bad inputs tried {grand['bad_inputs']:,}, quarantined "
                f"{grand['quarantined']:,}; lost {grand['lost']}, duplicated "
                f"{grand['duplicates']}, leaked {grand['leaked']}")

@@ -1,4 +1,5 @@
-"""The reconciliation scored against the sandbox's ground-truth manifest, and kept across runs.
+"""The reconciliation scored against the sandbox's ground-truth manifest, and kept across runs
+(the reliability battery's test 12, reconciliation_precision_recall).
 
 The firm's generator injects known discrepancies and lists them (one row per exception type and
 record); ``marts.rec_exceptions`` must report exactly those: recall and precision 100%.
@@ -11,10 +12,20 @@ from pathlib import Path
 import pytest
 
 from pslake import transform
-from sandbox.score import score
+from sandbox.score import Score, score
 from tests.conftest import BuiltFirm
+from tests.reliability import record
 
 pytestmark = pytest.mark.integration
+
+
+def _record(size: str, result: Score) -> None:
+    """The battery's figures (RELIABILITY.md test 12): per type found / expected / extra."""
+    record("reconciliation_precision_recall", firm=size, injected=len(result.expected),
+           survived=len(result.expected & result.found), extra_exceptions=len(result.extra),
+           precision=result.precision, recall=result.recall,
+           per_type={t: {"expected": n, "missing": m, "extra": e}
+                     for t, (n, m, e) in sorted(result.per_type.items())})
 
 
 def _found(warehouse: Path) -> set[tuple[str, str]]:
@@ -28,6 +39,7 @@ def _found(warehouse: Path) -> set[tuple[str, str]]:
 def test_small_firm_every_injected_discrepancy_is_found_and_nothing_else(
         small_warehouse: BuiltFirm) -> None:
     result = score(small_warehouse.firm, _found(small_warehouse.warehouse))
+    _record("small", result)
     assert result.expected, "the small firm has no injected discrepancies to find"
     assert (result.recall, result.precision) == (1.0, 1.0), "\n".join(result.lines())
     # every type of DESIGN.md's list is injected, so each rule was exercised
@@ -39,6 +51,7 @@ def test_medium_firm_every_injected_discrepancy_is_found_and_nothing_else(
         medium_warehouse: BuiltFirm) -> None:
     assert medium_warehouse.result.success, medium_warehouse.result.failures
     result = score(medium_warehouse.firm, _found(medium_warehouse.warehouse))
+    _record("medium", result)
     assert (result.recall, result.precision) == (1.0, 1.0), "\n".join(result.lines())
 
 
