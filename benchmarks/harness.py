@@ -36,7 +36,7 @@ KEY_PACKAGES = ("pslake", "dlt", "duckdb", "dbt-core", "dbt-duckdb", "pyarrow", 
                 "orjson", "streamlit", "uvicorn", "starlette")
 # the reliability battery's counters, summed per test (``survived`` counts runs that survived)
 RELIABILITY_COUNTS = ("injected", "survived", "bad_inputs", "quarantined", "lost", "duplicates",
-                      "extra_calls")
+                      "leaked", "extra_calls")
 
 
 @dataclass
@@ -299,13 +299,13 @@ def _reliability_lines(path: Path) -> list[str]:
              f"From `{path.name}`: {len(records)} runs of {max(len(totals) - 1, 0)} tests.", ""]
     if not records:
         return [*lines, "No runs recorded."]
-    lines += ["| test | runs | injected | survived | lost | duplicates |",
-              "|---|---:|---:|---:|---:|---:|"]
+    lines += ["| test | runs | injected | survived | lost | duplicates | leaked |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for test, row in totals.items():
         name = "**total**" if test == "total" else _cell(test)
         lines.append(f"| {name} | {_number(row['runs'])} | {_number(row['injected'])} | "
                      f"{_number(row['survived'])} | {_number(row['lost'])} | "
-                     f"{_number(row['duplicates'])} |")
+                     f"{_number(row['duplicates'])} | {_number(row['leaked'])} |")
     total = totals["total"]
     lines += ["", f"Also: {_number(total['bad_inputs'])} bad inputs, "
               f"{_number(total['quarantined'])} quarantined, "
