@@ -1,4 +1,5 @@
-"""The reliability battery's record (shared/RELIABILITY.md): one JSON line per test run.
+"""The reliability battery (shared/RELIABILITY.md): its tests live in this package, and this
+module keeps its record, one JSON line per test run.
 
 Each battery test asserts its invariants (lost = 0, duplicates = 0, ...) and also calls
 ``record(...)`` with what it injected and what it counted, which appends one line to
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 LOG_ENV = "PSLAKE_RELIABILITY_LOG"
-DEFAULT_LOG = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "reliability.jsonl"
+DEFAULT_LOG = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "reliability.jsonl"
 # one id per test session, so the summary counts this run's lines only (set in the parent
 # process and inherited by xdist workers and subprocesses)
 RUN_ENV = "PSLAKE_RELIABILITY_RUN"
