@@ -1,7 +1,7 @@
 {#- One row per source system role (crm, psa, erp): how fresh its data is (the newest complete
     dlt load that wrote rows to its staging models), how many rows its loaded objects hold and
-    how many the newest load wrote, the worst `dbt source freshness` verdict on its source
-    tables, how many records were quarantined, how many
+    how many the newest load wrote and whether that is an anomalous drop against the loads
+    before it (a z-score), the worst `dbt source freshness` verdict on its source tables, how many records were quarantined, how many
     duplicate records it holds, the open reconciliation exceptions on its records and their
     age, and the reverse sync's failures. -#}
 
@@ -91,23 +91,33 @@ rows_by_load as (
     {%- endfor %}
 ),
 
-rows_marked as (
+-- each load's rows per system, numbered from the first (the full load) to the newest
+loads_numbered as (
     select
         system_role,
         _dlt_load_id,
-        row_count,
-        _dlt_load_id = max(_dlt_load_id) over (partition by system_role) as is_latest_load
+        sum(row_count) as row_count,
+        row_number() over (partition by system_role order by _dlt_load_id) as load_number,
+        count(*) over (partition by system_role) as load_count
     from rows_by_load
+    group by 1, 2
 ),
 
--- the newest load of a system, the rows its loaded objects hold, and the rows that load wrote
+-- the newest load of a system, the rows its loaded objects hold, the rows that load wrote, and
+-- the volume of the loads between the first and the newest (the history the newest is judged by)
 freshness as (
     select
         system_role,
         max(_dlt_load_id) as latest_load_id,
         sum(row_count) as record_count,
-        sum(case when is_latest_load then row_count else 0 end) as latest_load_row_count
-    from rows_marked
+        sum(case when load_number = load_count then row_count else 0 end) as latest_load_row_count,
+        avg(case when load_number > 1 and load_number < load_count then row_count end)
+            as history_mean_rows,
+        stddev_samp(case when load_number > 1 and load_number < load_count then row_count end)
+            as history_sd_rows,
+        count(case when load_number > 1 and load_number < load_count then 1 end)
+            as history_loads
+    from loads_numbered
     group by 1
 ),
 
@@ -210,6 +220,21 @@ health as (
         cast(coalesce(freshness.record_count, 0) as bigint) as record_count,
         cast(coalesce(freshness.latest_load_row_count, 0) as bigint)
             as latest_load_row_count,
+        cast(round(
+            (freshness.latest_load_row_count - freshness.history_mean_rows)
+            / nullif(freshness.history_sd_rows, 0),
+            2
+        ) as decimal(10, 2)) as latest_load_volume_z,
+        coalesce(
+            freshness.history_loads >= {{ var('volume_history_loads') }}
+            and freshness.latest_load_row_count < freshness.history_mean_rows
+            and (
+                freshness.history_sd_rows = 0
+                or (freshness.latest_load_row_count - freshness.history_mean_rows)
+                / freshness.history_sd_rows <= -{{ var('volume_z_alarm') }}
+            ),
+            false
+        ) as is_volume_anomaly,
         cast(coalesce(quarantine.quarantined_row_count, 0) as integer) as quarantined_row_count,
         cast(duplicates.duplicate_record_count as integer) as duplicate_record_count,
         cast(coalesce(exceptions_summed.open_exception_count, 0) as integer)
