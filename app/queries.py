@@ -104,6 +104,63 @@ def kpi_trend(cur: Cursor, first_month: dt.date, last_month: dt.date,
     return _frame(cur, KPI_TREND_SQL, [first_month, last_month, every_entity, entity_ids])
 
 
+PRACTICE_KPI_TREND_SQL = """
+    with revenue as (
+        select
+            month_start_date,
+            sum(recognised_revenue_reporting) as recognised_revenue_reporting,
+            sum(cost_amount_reporting) as cost_amount_reporting,
+            sum(margin_amount_reporting) as margin_amount_reporting
+        from marts.mart_margin_by_practice
+        where
+            month_start_date between ? and ?
+            and list_contains(?, legal_entity_id) and list_contains(?, practice_name)
+        group by 1
+    ),
+
+    utilization as (
+        select
+            month_start_date,
+            round(sum(billable_hours) / nullif(sum(capacity_hours), 0), 4) as utilization,
+            round(sum(utilization_target * capacity_hours) / nullif(sum(capacity_hours), 0), 4)
+                as utilization_target
+        from marts.mart_utilization_by_practice_month
+        where
+            month_start_date between ? and ?
+            and list_contains(?, legal_entity_id) and list_contains(?, practice_name)
+        group by 1
+    )
+
+    select
+        month_start_date,
+        revenue.recognised_revenue_reporting,
+        revenue.cost_amount_reporting,
+        revenue.margin_amount_reporting,
+        round(revenue.margin_amount_reporting
+            / nullif(revenue.recognised_revenue_reporting, 0), 4) as margin_pct,
+        utilization.utilization,
+        utilization.utilization_target
+    from revenue
+    full outer join utilization using (month_start_date)
+    order by 1
+"""
+# the columns of kpi_trend that practice_kpi_trend gives for the picked practices only
+PRACTICE_KPI_COLUMNS = ("recognised_revenue_reporting", "cost_amount_reporting",
+                        "margin_amount_reporting", "margin_pct", "utilization",
+                        "utilization_target")
+
+
+def practice_kpi_trend(cur: Cursor, first_month: dt.date, last_month: dt.date,
+                       entity_ids: list[str], practice_names: list[str]) -> pl.DataFrame:
+    """Revenue, cost, margin and utilization by month for some practices of the entities.
+
+    The practice marts split these by the practice of the people who did the work; the other
+    executive KPIs (WIP, AR, DSO, unbilled time, exceptions) are not split by practice.
+    """
+    return _frame(cur, PRACTICE_KPI_TREND_SQL,
+                  [first_month, last_month, entity_ids, practice_names] * 2)
+
+
 # ---------- utilization ----------
 
 def utilization_by_practice(cur: Cursor, month: dt.date, entity_ids: list[str],
@@ -164,7 +221,7 @@ def utilization_heatmap(cur: Cursor, last_day: dt.date, entity_ids: list[str],
         left join canonical.dim_resources
             on utilization.resource_id = dim_resources.resource_id
         where
-            utilization.week_start_date between ? - 7 * ? and ?
+            utilization.week_start_date > ? - 7 * ? and utilization.week_start_date <= ?
             and list_contains(?, utilization.legal_entity_id)
             and (len(?) = 0 or list_contains(?, utilization.practice_name))
         order by person, utilization.week_start_date
@@ -258,14 +315,29 @@ def margin_by_entity(cur: Cursor, month: dt.date, entity_ids: list[str]) -> pl.D
 # ---------- WIP and unbilled time ----------
 
 def wip_by_engagement(cur: Cursor, month: dt.date, entity_ids: list[str]) -> pl.DataFrame:
-    """WIP by project at the month's end, the largest first (negative: billed in advance)."""
+    """WIP by project at the month's end, the oldest unbilled work first.
+
+    ``oldest_unbilled_days`` is the age today of the project's oldest approved billable time
+    still unbilled (``mart_unbilled_time``); a project without such time (fixed fee, billed
+    expenses only) has none and comes after, the largest WIP first. Negative WIP is billed in
+    advance.
+    """
     return _frame(cur, """
+        with unbilled as (
+            select engagement_id, max(age_days) as oldest_unbilled_days
+            from marts.mart_unbilled_time
+            where list_contains(?, legal_entity_id)
+            group by 1
+        )
+
         select
             dim_clients.client_name as client,
             dim_engagements.project_code,
             dim_engagements.engagement_name as project,
+            dim_legal_entities.legal_entity_name as legal_entity,
             wip.billing_model,
             wip.wip_date,
+            unbilled.oldest_unbilled_days,
             wip.currency_code,
             wip.wip_amount,
             wip.wip_amount_reporting,
@@ -276,28 +348,42 @@ def wip_by_engagement(cur: Cursor, month: dt.date, entity_ids: list[str]) -> pl.
             on wip.engagement_id = dim_engagements.engagement_id
         left join canonical.dim_clients
             on wip.client_id = dim_clients.client_id
+        left join canonical.dim_legal_entities
+            on wip.legal_entity_id = dim_legal_entities.legal_entity_id
+        left join unbilled
+            on wip.engagement_id = unbilled.engagement_id
         where
             wip.month_start_date = ? and list_contains(?, wip.legal_entity_id)
             and wip.wip_amount <> 0
-        order by wip.wip_amount_reporting desc
-    """, [month, entity_ids])
+        order by
+            unbilled.oldest_unbilled_days desc nulls last, wip.wip_amount_reporting desc,
+            dim_engagements.project_code
+    """, [entity_ids, month, entity_ids])
 
 
 def unbilled_by_age(cur: Cursor, entity_ids: list[str],
                     practice_names: list[str]) -> pl.DataFrame:
-    """Unbilled approved time today, by age bucket."""
+    """Unbilled approved time today by age bucket (the youngest first) and entity currency."""
     return _frame(cur, """
-        select
-            age_bucket,
-            sum(hours) as hours,
-            sum(unbilled_amount_reporting) as unbilled_reporting,
-            count(*) as entries
-        from marts.mart_unbilled_time
-        where
-            list_contains(?, legal_entity_id)
-            and (len(?) = 0 or list_contains(?, practice_name))
-        group by 1
-        order by min(age_days)
+        with by_currency as (
+            select
+                age_bucket,
+                currency_code,
+                min(age_days) as youngest_days,
+                sum(hours) as hours,
+                sum(unbilled_amount) as unbilled,
+                sum(unbilled_amount_reporting) as unbilled_reporting,
+                count(*) as entries
+            from marts.mart_unbilled_time
+            where
+                list_contains(?, legal_entity_id)
+                and (len(?) = 0 or list_contains(?, practice_name))
+            group by 1, 2
+        )
+
+        select age_bucket, currency_code, hours, unbilled, unbilled_reporting, entries
+        from by_currency
+        order by min(youngest_days) over (partition by age_bucket), age_bucket, currency_code
     """, [entity_ids, practice_names, practice_names])
 
 
@@ -309,6 +395,7 @@ def unbilled_by_project(cur: Cursor, entity_ids: list[str],
             dim_clients.client_name as client,
             dim_engagements.project_code,
             dim_engagements.engagement_name as project,
+            dim_legal_entities.legal_entity_name as legal_entity,
             unbilled.currency_code,
             max(unbilled.age_days) as oldest_days,
             sum(unbilled.hours) as hours,
@@ -319,6 +406,8 @@ def unbilled_by_project(cur: Cursor, entity_ids: list[str],
             on unbilled.engagement_id = dim_engagements.engagement_id
         left join canonical.dim_clients
             on unbilled.client_id = dim_clients.client_id
+        left join canonical.dim_legal_entities
+            on unbilled.legal_entity_id = dim_legal_entities.legal_entity_id
         where
             list_contains(?, unbilled.legal_entity_id)
             and (len(?) = 0 or list_contains(?, unbilled.practice_name))
@@ -330,42 +419,53 @@ def unbilled_by_project(cur: Cursor, entity_ids: list[str],
 # ---------- reconciliation ----------
 
 EXCEPTIONS_SQL = """
+    with scoped as (
+        select
+            exceptions.*,
+            coalesce(dim_engagements.legal_entity_id, dim_clients.legal_entity_id)
+                as legal_entity_id,
+            dim_clients.client_name as client,
+            dim_engagements.project_code
+        from marts.rec_exceptions as exceptions
+        left join canonical.dim_engagements
+            on exceptions.engagement_id = dim_engagements.engagement_id
+        left join canonical.dim_clients
+            on exceptions.client_id = dim_clients.client_id
+    )
+
     select
-        exceptions.exception_id,
-        exceptions.exception_type,
-        exceptions.severity,
-        exceptions.owner_team,
-        exceptions.resolution_action,
-        exceptions.record_ref,
-        dim_clients.client_name as client,
-        dim_engagements.project_code,
-        exceptions.expected_value,
-        exceptions.actual_value,
-        exceptions.amount_at_risk_reporting,
-        exceptions.first_seen_at,
-        date_diff('day', exceptions.first_seen_at, exceptions.last_seen_at) as age_days
-    from marts.rec_exceptions as exceptions
-    left join canonical.dim_engagements
-        on exceptions.engagement_id = dim_engagements.engagement_id
-    left join canonical.dim_clients
-        on exceptions.client_id = dim_clients.client_id
+        scoped.exception_id,
+        scoped.exception_type,
+        scoped.severity,
+        scoped.owner_team,
+        scoped.resolution_action,
+        scoped.record_ref,
+        dim_legal_entities.legal_entity_name as legal_entity,
+        scoped.client,
+        scoped.project_code,
+        scoped.expected_value,
+        scoped.actual_value,
+        scoped.amount_at_risk_reporting,
+        scoped.first_seen_at,
+        date_diff('day', scoped.first_seen_at, scoped.last_seen_at) as age_days
+    from scoped
+    left join canonical.dim_legal_entities
+        on scoped.legal_entity_id = dim_legal_entities.legal_entity_id
     where
-        case
-            when ? then true
-            else list_contains(?, coalesce(dim_engagements.legal_entity_id,
-                                           dim_clients.legal_entity_id))
-        end
-    order by exceptions.amount_at_risk_reporting desc nulls last, exceptions.exception_id
+        (? or list_contains(?, scoped.legal_entity_id))
+        and (cast(? as timestamptz) is null or scoped.first_seen_at < cast(? as timestamptz))
+    order by scoped.amount_at_risk_reporting desc nulls last, scoped.exception_id
 """
 
 
-def exceptions(cur: Cursor, entity_ids: list[str], every_entity: bool) -> pl.DataFrame:
-    """Open reconciliation exceptions of the entities.
+def exceptions(cur: Cursor, entity_ids: list[str], every_entity: bool,
+               seen_before: dt.datetime | None = None) -> pl.DataFrame:
+    """Open reconciliation exceptions of the entities, first seen before ``seen_before``.
 
     An exception belongs to its engagement's entity, else its client's; ones tied to no entity
-    are only for a user who sees every entity.
+    are only for a user who sees every entity. ``seen_before`` None: every open exception.
     """
-    return _frame(cur, EXCEPTIONS_SQL, [every_entity, entity_ids])
+    return _frame(cur, EXCEPTIONS_SQL, [every_entity, entity_ids, seen_before, seen_before])
 
 
 # ---------- reverse sync and integration health (firm-wide) ----------
@@ -395,13 +495,13 @@ def sync_open_items(cur: Cursor) -> pl.DataFrame:
 
 
 def integration_health(cur: Cursor) -> pl.DataFrame:
-    """Per source system: the last load, its age, freshness, quarantined rows and exceptions."""
+    """Per source system: the last load, its age and volume, freshness, quarantine, exceptions."""
     return _frame(cur, """
         select
             system_role, system_name, latest_loaded_at, hours_since_latest_load,
             source_freshness_status, stale_source_table_count, record_count,
-            latest_load_row_count, quarantined_row_count, duplicate_record_count,
-            open_exception_count,
+            latest_load_row_count, latest_load_volume_z, is_volume_anomaly,
+            quarantined_row_count, duplicate_record_count, open_exception_count,
             exceptions_open_over_7_days_count, max_exception_age_days,
             reverse_sync_failure_count, reverse_sync_given_up_count
         from marts.mart_integration_health

@@ -4,7 +4,9 @@
 a ``Context`` in the session before it runs the page; pages call ``context()`` and ``query()``
 and draw. The snapshot is opened once per file, read-only (``st.cache_resource``); each query
 takes its own cursor and is cached by its name and arguments (``st.cache_data``), so a new
-snapshot (a new file name) is read fresh without clearing anything.
+snapshot (a new file name) is read fresh without clearing anything. A query the snapshot cannot
+answer (a mart missing, an unreadable file) stops the page with a sentence naming the command
+that fixes it, never a traceback.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Context:
     snapshot_path: str
     published_at: dt.datetime
     month: dt.date
+    latest_month: dt.date
     entity_ids: list[str]
     every_entity: bool
     practices: list[str]
@@ -44,6 +47,11 @@ class Context:
         """The last day of the selected month."""
         following = (self.month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
         return following - dt.timedelta(days=1)
+
+    @property
+    def is_latest_month(self) -> bool:
+        """True when the selected month is the newest the marts cover (figures as of today)."""
+        return self.month >= self.latest_month
 
 
 @st.cache_resource(max_entries=4)
@@ -60,15 +68,40 @@ def _run(name: str, path: str, *args: Any) -> Any:
         cursor.close()
 
 
+def query_error(exc: duckdb.Error, path: str) -> str:
+    """What to tell the user when the snapshot cannot answer a query: the cause and the fix."""
+    cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
+        return (f"The published snapshot lacks a table or column this page needs ({cause}). "
+                "It comes from an older or partial build: run `pslake transform`, which "
+                "rebuilds the marts and publishes a new snapshot.")
+    if isinstance(exc, duckdb.IOException):
+        return (f"The published snapshot {path} cannot be read ({cause}): run `pslake publish` "
+                "to publish the warehouse's marts again.")
+    return (f"The snapshot could not answer this page's query ({cause}): run `pslake transform` "
+            "to rebuild and publish the marts.")
+
+
+def _answer(name: str, path: str, *args: Any) -> Any:
+    try:
+        return _run(name, path, *args)
+    except duckdb.Error as exc:
+        st.error(query_error(exc, path))
+        st.stop()
+
+
 def query(name: str, *args: Any) -> pl.DataFrame:
-    """Run ``queries.<name>(cursor, *args)`` on the current snapshot, cached."""
-    frame: pl.DataFrame = _run(name, context().snapshot_path, *args)
+    """Run ``queries.<name>(cursor, *args)`` on the current snapshot, cached.
+
+    A DuckDB error stops the page with ``query_error``'s sentence.
+    """
+    frame: pl.DataFrame = _answer(name, context().snapshot_path, *args)
     return frame
 
 
 def query_on(path: str, name: str, *args: Any) -> Any:
     """Run a query on a named snapshot (before a context exists: the filters' choices)."""
-    return _run(name, path, *args)
+    return _answer(name, path, *args)
 
 
 def context() -> Context:
@@ -78,10 +111,22 @@ def context() -> Context:
 
 
 def firm_wide_only(what: str) -> None:
-    """Stop the page unless the user sees every legal entity; ``what`` says why."""
+    """Stop the page unless the user sees every legal entity; ``what`` says why.
+
+    For a user who does, say that the shared filters do not apply, and why.
+    """
     if not context().user.sees_every_entity:
         st.info(f"{what}, so it is shown only to users granted every legal entity.")
         st.stop()
+    st.caption(f"Firm-wide: the period, legal entity and practice filters do not apply here. "
+               f"{what}.")
+
+
+def in_reporting_currency(what: str) -> None:
+    """Say that ``what`` stays in the reporting currency when entity currency is asked for."""
+    ctx = context()
+    if ctx.currency == ENTITY:
+        st.caption(f"{what} in the reporting currency ({ctx.reporting_currency}).")
 
 
 def money_view(frame: pl.DataFrame, currency: str) -> pl.DataFrame:
@@ -99,6 +144,11 @@ def money_view(frame: pl.DataFrame, currency: str) -> pl.DataFrame:
     return frame.drop(shadowed + entity_currency)
 
 
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """The frame as the CSV the download button serves (a header, one line per row)."""
+    return frame.write_csv().encode()
+
+
 def show_table(frame: pl.DataFrame, key: str, file_name: str,
                empty: str = "No rows for these filters.") -> None:
     """The rows as a table, with a button that downloads exactly them as CSV."""
@@ -106,7 +156,7 @@ def show_table(frame: pl.DataFrame, key: str, file_name: str,
         st.info(empty)
         return
     st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_table")
-    st.download_button("Download CSV", frame.write_csv(), file_name=file_name, mime="text/csv",
+    st.download_button("Download CSV", csv_bytes(frame), file_name=file_name, mime="text/csv",
                        key=f"{key}_csv")
 
 

@@ -122,7 +122,8 @@ def _filters(user: auth.User, current: snapshot.Snapshot) -> state.Context | Non
     chosen = [e for e in picked if e in granted] or granted
     return state.Context(
         user=user, snapshot_path=path, published_at=current.published_at, month=month,
-        entity_ids=chosen, every_entity=user.sees_every_entity and set(chosen) == set(granted),
+        latest_month=max(months), entity_ids=chosen,
+        every_entity=user.sees_every_entity and set(chosen) == set(granted),
         practices=list(practice_names), currency=currency,
         reporting_currency=state.query_on(path, "reporting_currency"))
 

@@ -1,4 +1,4 @@
-"""Integration health: per source, the last load, freshness, quarantined rows and exceptions.
+"""Integration health: per source, the last load and its volume, freshness, quarantine, exceptions.
 
 Firm-wide: shown only to users who see every entity.
 """
@@ -10,7 +10,8 @@ import streamlit as st
 from app.state import firm_wide_only, query, show_table
 
 st.header("Integration health")
-firm_wide_only("Integration health counts every entity's records")
+firm_wide_only("Integration health counts every entity's records, per source system and "
+               "load, not per month or practice")
 health = query("integration_health")
 if health.is_empty():
     st.info("No loads recorded yet: run `pslake ingest` then `pslake transform`.")
@@ -25,4 +26,8 @@ for column, row in zip(st.columns(health.height), health.iter_rows(named=True), 
     stale = row["stale_source_table_count"] or 0
     column.caption(f"source freshness: {row['source_freshness_status']}"
                    + (f" ({stale} stale {'table' if stale == 1 else 'tables'})" if stale else ""))
+    if row["is_volume_anomaly"]:
+        column.warning(f"volume drop: the last load wrote {row['latest_load_row_count']:,} rows, "
+                       f"{abs(row['latest_load_volume_z'] or 0):.1f} standard deviations below "
+                       "the loads before it")
 show_table(health, "health_systems", "integration-health.csv")

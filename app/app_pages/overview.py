@@ -1,4 +1,9 @@
-"""Overview: the firm's KPIs for the period, the change on the previous month, and trends."""
+"""Overview: the firm's KPIs for the period, the change on the previous month, and trends.
+
+The KPIs come from ``mart_exec_kpis_monthly`` (per entity). With practices picked, revenue,
+margin and utilization come from the practice marts instead; the other KPIs are not split by
+practice, and a caption says so.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,17 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from app.state import compact_money, context, money, percent, query, show_table
+from app.queries import PRACTICE_KPI_COLUMNS
+from app.state import ENTITY, compact_money, context, money, percent, query, show_table
 
 ctx = context()
 st.header("Overview")
 first = (ctx.month - dt.timedelta(days=365)).replace(day=1)
 trend = query("kpi_trend", first, ctx.month, ctx.entity_ids, ctx.every_entity)
+if ctx.practices:
+    by_practice = query("practice_kpi_trend", first, ctx.month, ctx.entity_ids, ctx.practices)
+    trend = trend.drop(PRACTICE_KPI_COLUMNS).join(by_practice, on="month_start_date",
+                                                  how="left")
 current = trend.filter(pl.col("month_start_date") == ctx.month)
 if current.is_empty():
     st.info("No KPIs for this period and these entities: pick another month or entity.")
@@ -23,9 +33,11 @@ before_rows = trend.filter(pl.col("month_start_date") < ctx.month)
 before = before_rows.row(-1, named=True) if not before_rows.is_empty() else {}
 cur = ctx.reporting_currency
 if ctx.practices:
-    st.caption("The practice filter does not apply here: these KPIs are for whole entities.")
-if ctx.currency != "Reporting currency":
-    st.caption(f"KPIs add up several entities, so they are in the reporting currency ({cur}).")
+    st.caption(f"Revenue, margin and utilization are for {', '.join(ctx.practices)} only; WIP, "
+               "unbilled time, AR, DSO, time-to-bill lag and exceptions are for whole entities "
+               "(the marts do not split them by practice).")
+if ctx.currency == ENTITY:
+    st.caption(f"KPIs add up several entities, so they stay in the reporting currency ({cur}).")
 
 
 def delta(name: str, fmt: str = "money") -> str | None:
@@ -40,9 +52,9 @@ def delta(name: str, fmt: str = "money") -> str | None:
     return f"{change:+,.2f}"
 
 
-def tile(label: str, name: str, kind: str, colour: str = "normal", previous: bool = True
-         ) -> tuple[str, str, str | None, str, str | None]:
-    """A KPI tile: its label, value, change on the previous month, colour, exact value."""
+def tile(label: str, name: str, kind: str, colour: str = "normal", previous: bool = True,
+         note: str | None = None) -> tuple[str, str, str | None, str, str | None]:
+    """A KPI tile: label, value, change on the previous month, colour, hover text."""
     value = now[name]
     change = delta(name, "percent" if kind == "percent" else
                    "days" if kind == "days" else "money") if previous else None
@@ -51,8 +63,8 @@ def tile(label: str, name: str, kind: str, colour: str = "normal", previous: boo
     if kind == "percent":
         return label, percent(value), change, colour, None
     if kind == "days":
-        return label, "-" if value is None else f"{value} days", change, colour, None
-    return label, "-" if value is None else f"{value:,}", change, colour, None
+        return label, "-" if value is None else f"{float(value):.1f} days", change, colour, None
+    return label, "-" if value is None else f"{value:,}", change, colour, note
 
 
 tiles = [
@@ -65,7 +77,9 @@ tiles = [
     tile("AR", "ar_balance_reporting", "money", "inverse"),
     tile("DSO", "dso_days", "days", "inverse"),
     tile("Time-to-bill lag", "time_to_bill_lag_days", "days", "inverse"),
-    tile("Open exceptions", "open_exception_count", "count", "off", previous=False),
+    tile("Open exceptions", "open_exception_count", "count", "off", previous=False,
+         note="Exceptions on an engagement of these entities, or on a client of theirs "
+              "(customer master drift, duplicates), as on the Reconciliation page."),
 ]
 for row_start in range(0, len(tiles), 5):
     for column, (label, value, change, colour, exact) in zip(

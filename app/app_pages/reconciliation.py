@@ -1,17 +1,39 @@
-"""Reconciliation: open exceptions by type, owner and age, the amount at risk, and the rows."""
+"""Reconciliation: open exceptions by type, owner and age, the amount at risk, and the rows.
+
+An exception belongs to its engagement's legal entity, else its client's. The period picks the
+exceptions already seen by the month's end (the latest month: every open one); the marts tie an
+exception to no practice, so the practice filter does not apply.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import polars as pl
 import streamlit as st
 
-from app.state import context, money, query, show_table
+from app.state import context, in_reporting_currency, money, query, show_table
 
 ctx = context()
 st.header("Reconciliation exceptions")
-rows = query("exceptions", ctx.entity_ids, ctx.every_entity)
+if ctx.is_latest_month:
+    seen_before = None
+    st.caption(f"{ctx.month:%B %Y} is the latest month: every exception open today.")
+else:
+    seen_before = dt.datetime.combine(ctx.month_end + dt.timedelta(days=1), dt.time(),
+                                      tzinfo=dt.UTC)
+    st.caption(f"Exceptions open today that were already seen by the end of {ctx.month:%B %Y}.")
+if ctx.practices:
+    st.caption("The practice filter does not apply here: the reconciliation marts tie an "
+               "exception to an engagement or client, not to a practice.")
+in_reporting_currency("Amounts at risk are")
+rows = query("exceptions", ctx.entity_ids, ctx.every_entity, seen_before)
 if rows.is_empty():
-    st.success("No open exceptions for these entities: the three systems agree.")
+    if seen_before is None:
+        st.success("No open exceptions for these entities: the three systems agree.")
+    else:
+        st.info(f"No exception open today had been seen by the end of {ctx.month:%B %Y} for "
+                "these entities: the open ones were first seen later. Pick a later month.")
     st.stop()
 if not ctx.every_entity:
     st.caption("Exceptions tied to no legal entity are shown only to users who see every "
@@ -28,7 +50,7 @@ def summary(by: str) -> pl.DataFrame:
             .agg(pl.len().alias("exceptions"),
                  pl.col("amount_at_risk_reporting").sum().alias("amount_at_risk_reporting"),
                  pl.col("age_days").max().alias("oldest_days"))
-            .sort("amount_at_risk_reporting", descending=True, nulls_last=True))
+            .sort("amount_at_risk_reporting", by, descending=[True, False], nulls_last=True))
 
 
 tabs = st.tabs(["By type", "By owner", "By age"])

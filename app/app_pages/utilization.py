@@ -31,14 +31,21 @@ st.altair_chart(
     width="stretch")
 show_table(by_practice, "utilization_practice", f"utilization-practice-{ctx.month:%Y-%m}.csv")
 
-st.subheader("By role")
+st.subheader("By role, against target")
+capacity = pl.col("capacity_hours").cast(pl.Float64)
 by_role = (by_person.group_by("role_name")
            .agg(pl.len().alias("people"), pl.col("capacity_hours").sum(),
-                pl.col("billable_hours").sum())
-           .with_columns((pl.col("billable_hours").cast(pl.Float64)
-                          / pl.col("capacity_hours").cast(pl.Float64)).round(4)
-                         .alias("utilization"))
-           .sort("utilization"))
+                pl.col("billable_hours").sum(),
+                (pl.col("utilization_target").cast(pl.Float64) * capacity).sum()
+                .alias("targeted_hours"))
+           .with_columns(
+               pl.when(capacity > 0)
+               .then(pl.col("billable_hours").cast(pl.Float64) / capacity).round(4)
+               .alias("utilization"),
+               pl.when(capacity > 0).then(pl.col("targeted_hours") / capacity).round(4)
+               .alias("utilization_target"))
+           .drop("targeted_hours")
+           .sort("utilization", "role_name", nulls_last=True))
 show_table(by_role, "utilization_role", f"utilization-role-{ctx.month:%Y-%m}.csv")
 
 st.subheader("By person, lowest first")

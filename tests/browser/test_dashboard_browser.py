@@ -1,6 +1,8 @@
 """The dashboard in a real browser: headless Chromium (Debian's, installed by `make test`) opens
 the running app (`pslake app`), signs in, visits every page and saves a screenshot of each
-(benchmarks/results/screenshots/). A user granted one entity never sees another's numbers."""
+(benchmarks/results/screenshots/). A user granted one entity never sees another's numbers: not
+in the text, the tiles as drawn, nor the table cells (read from the grid's accessible copy, every
+tab opened), while the same reading of the CEO's pages does find them."""
 
 from __future__ import annotations
 
@@ -13,12 +15,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from app.auth import save_user
+from app.state import compact_money
 from tests.app.conftest import UK, USERS, Dashboard, make_dashboard
 from tests.browser.oidc_provider import Provider, serving
 from tests.conftest import BuiltFirm
@@ -106,6 +111,55 @@ def _visit(page: object, title: str) -> str:
     return str(page.inner_text("body"))  # type: ignore[attr-defined]
 
 
+@dataclass
+class Seen:
+    """What a user could read on the pages visited: the text, the tiles, the table cells."""
+
+    text: list[str] = field(default_factory=list)
+    tiles: list[str] = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)
+
+    @property
+    def numbers(self) -> set[Decimal]:
+        """Every cell that is a number (tables show amounts unformatted: ``34444.2``)."""
+        found = set()
+        for cell in self.cells:
+            with contextlib.suppress(InvalidOperation):
+                found.add(Decimal(cell.replace(",", "")).normalize())
+        return found
+
+    def everything(self) -> str:
+        return "\n".join([*self.text, *self.tiles, *self.cells])
+
+
+def _read(page: object, seen: Seen) -> None:
+    """Add what the page shows: tables are drawn on a canvas, so their cells are read from
+    the grid's accessible copy (present for the rows on screen, in the open tab only)."""
+    frames = page.locator('[data-testid="stDataFrame"]')  # type: ignore[attr-defined]
+    for index in range(frames.count()):
+        frame = frames.nth(index)
+        if frame.is_visible():
+            frame.scroll_into_view_if_needed()
+            page.wait_for_timeout(200)  # type: ignore[attr-defined]
+            seen.cells += frame.locator("th, td").all_text_contents()
+    seen.tiles += page.locator(  # type: ignore[attr-defined]
+        '[data-testid="stMetricValue"]').all_inner_texts()
+
+
+def _look_around(page: object, title: str, seen: Seen, screenshot: str | None = None) -> None:
+    """Visit a page, open each of its tabs in turn, and note what the user can read."""
+    seen.text.append(_visit(page, title))
+    if screenshot:
+        page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=True)  # type: ignore[attr-defined]
+    _read(page, seen)
+    tabs = page.get_by_role("tab")  # type: ignore[attr-defined]
+    for index in range(1, tabs.count()):
+        tabs.nth(index).click()
+        page.wait_for_timeout(400)  # type: ignore[attr-defined]
+        seen.text.append(str(page.inner_text("body")))  # type: ignore[attr-defined]
+        _read(page, seen)
+
+
 def test_a_signed_in_executive_visits_every_page(served: str, browser: object) -> None:
     page = _sign_in(browser, served, "ceo")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -120,28 +174,55 @@ def test_a_signed_in_executive_visits_every_page(served: str, browser: object) -
 def test_a_user_granted_one_entity_never_sees_anothers_numbers(
         served: str, browser: object, dashboard: Dashboard) -> None:
     with duckdb.connect(str(dashboard.snapshot), read_only=True) as con:
-        others = con.execute(
-            "select legal_entity_name from canonical.dim_legal_entities "
-            "where legal_entity_name <> ? and not is_group and not is_elimination", [UK]
-        ).fetchall()
-        firm_revenue, = con.execute(
-            "select recognised_revenue_reporting from marts.mart_exec_kpis_monthly "
-            "where is_all_entities and is_latest_month").fetchone()
+        month, = con.execute("select max(month_start_date) "
+                             "from marts.mart_exec_kpis_monthly").fetchone()
+        tiles = con.execute(
+            "select legal_entity_name, is_all_entities, recognised_revenue_reporting, "
+            "wip_amount_reporting, ar_balance_reporting from marts.mart_exec_kpis_monthly "
+            "where month_start_date = ?", [month]).fetchall()
+        revenues = con.execute(
+            "select legal_entity_name, recognised_revenue_reporting "
+            "from marts.mart_margin_by_entity "
+            "join canonical.dim_legal_entities using (legal_entity_id) "
+            "where month_start_date = ?", [month]).fetchall()
+        currency, = con.execute("select max(reporting_currency_code) "
+                                "from marts.mart_exec_kpis_monthly").fetchone()
+    others = sorted({name for name, _ in revenues} - {UK})
     assert others
-    page = _sign_in(browser, served, "uk_lead")
+    # tile figures as the dashboard draws them (compactly: "USD 4.41 M"), the firm's and each
+    # other entity's, less any that happens to read the same as one of the UK's own
+    uk_tiles = {compact_money(v, currency) for name, firm, *values in tiles if name == UK
+                for v in values}
+    firm_tiles = {compact_money(v, currency) for _, firm, *values in tiles if firm
+                  for v in values}
+    other_tiles = {compact_money(v, currency) for name, firm, *values in tiles
+                   if not firm and name != UK for v in values} - uk_tiles
+    other_revenues = {Decimal(v).normalize() for name, v in revenues if name != UK}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    seen = []
-    for title in PAGES:
-        seen.append(_visit(page, title))
-        page.screenshot(  # type: ignore[attr-defined]
-            path=str(SCREENSHOTS / f"uk-lead-{title.lower().replace(' ', '-')}.png"),
-            full_page=True)
-    text = "\n".join(seen)
-    assert UK in text
-    for (name,) in others:
-        assert name not in text
-    assert f"{firm_revenue:,.2f}" not in text
+
+    # the control: the same reading of the CEO's pages finds what the UK lead must not see
+    page = _sign_in(browser, served, "ceo")
+    ceo = Seen()
+    for title in ("Overview", "Margin"):
+        _look_around(page, title, ceo)
     page.close()  # type: ignore[attr-defined]
+    assert firm_tiles - uk_tiles and firm_tiles - uk_tiles <= set(ceo.tiles)
+    assert all(name in ceo.everything() for name in others)
+    assert other_revenues <= ceo.numbers  # the legal entities tab lists each entity's revenue
+
+    page = _sign_in(browser, served, "uk_lead")
+    uk = Seen()
+    for title in PAGES:
+        _look_around(page, title, uk,
+                     screenshot=f"uk-lead-{title.lower().replace(' ', '-')}.png")
+    page.close()  # type: ignore[attr-defined]
+    assert UK in uk.everything()
+    assert uk.cells, "the tables were read"
+    assert [name for name in others if name in uk.everything()] == []
+    assert set(uk.tiles) & (firm_tiles | other_tiles) - uk_tiles == set()
+    assert not any(tile in text for tile in (firm_tiles | other_tiles) - uk_tiles
+                   for text in uk.text)
+    assert uk.numbers & other_revenues == set()
 
 
 def test_single_sign_on_through_the_identity_provider_grants_the_users_entities(
