@@ -67,8 +67,16 @@ mart_unbilled_time as (
 rec_exceptions as (
     select
         engagement_id,
+        client_id,
         amount_at_risk_reporting
     from {{ ref('rec_exceptions') }}
+),
+
+dim_clients as (
+    select
+        client_id,
+        legal_entity_id
+    from {{ ref('dim_clients') }}
 ),
 
 dim_engagements as (
@@ -242,11 +250,11 @@ measures as (
         true as is_entity_figure
     from mart_unbilled_time
     union all
-    -- an exception belongs to the entity of its engagement; one without an engagement (a
-    -- customer's master data, a won deal without a project) is the firm's: it counts on the
-    -- 'all' row only
+    -- an exception belongs to the entity of its engagement, else of its client (a customer's
+    -- master data, a won deal without a project), as the dashboard's reconciliation page has
+    -- it; one with neither is the firm's: it counts on the 'all' row only
     select
-        dim_engagements.legal_entity_id,
+        coalesce(dim_engagements.legal_entity_id, dim_clients.legal_entity_id) as legal_entity_id,
         (select latest_month.month_start_date from latest_month) as month_start_date,
         null as recognised_revenue_reporting,
         null as cost_amount_reporting,
@@ -269,6 +277,8 @@ measures as (
     from rec_exceptions
     left join dim_engagements
         on rec_exceptions.engagement_id = dim_engagements.engagement_id
+    left join dim_clients
+        on rec_exceptions.client_id = dim_clients.client_id
 ),
 
 -- each figure counts for its entity and once more for all entities together
