@@ -1,7 +1,8 @@
 """The battery's test 23, secrets_and_pii_never_leak (shared/RELIABILITY.md).
 
-The whole product runs on the small firm, each command a real `pslake` process at DEBUG level:
-ingest, transform, sync apply, publish, then failing runs (a canary token for each vendor: 401s
+The product runs on a copy of the small firm's warehouse and store, each command a real `pslake`
+process at DEBUG level: ingest, transform (the freshness check, integration health and a sync
+model), sync apply, publish, then failing runs (a canary token for each vendor: 401s
 from ingest, the sync and doctor; the sandbox answering 500s and resets). The secrets are the
 sandbox's own tokens, the canary tokens, a dashboard user's canary password and a canary cookie
 secret; the PII canaries are people's e-mail addresses. Then every artifact is searched:
@@ -19,8 +20,8 @@ Nothing may be found.
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -33,9 +34,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.auth import save_user
-from sandbox.firm.generate import generate
 from sandbox.server.app import SandboxThread
-from tests.conftest import AS_OF
+from tests.conftest import BuiltFirm
 from tests.reliability import record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -110,11 +110,12 @@ def _text_hits(con: duckdb.DuckDBPyConnection, needles: list[str]) -> list[str]:
     return hits
 
 
-def test_no_secret_or_pii_appears_in_any_output_artifact_table_or_page(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_no_secret_or_pii_appears_in_any_output_artifact_table_or_page(
+        small_warehouse: BuiltFirm, tmp_path: Path) -> None:
+    data_dir = small_warehouse.copy_to(tmp_path / "data")
     store = data_dir / "sandbox"
-    generate(store, size="small", as_of=AS_OF)
-    as_of = json.loads((store / "firm.json").read_text())["as_of"]
+    shutil.copytree(small_warehouse.firm, store)  # the sync writes to this CRM
+    as_of = small_warehouse.as_of.isoformat()
     with sqlite3.connect(store / "harvest.sqlite") as harvest:
         emails = [e for e, in harvest.execute("select email from users order by id limit 5")]
     users = data_dir / "app" / "users.toml"
@@ -126,7 +127,10 @@ def test_no_secret_or_pii_appears_in_any_output_artifact_table_or_page(tmp_path:
     with SandboxThread(store) as server:
         endpoints = server.endpoints
         outputs.append(_pslake(data_dir, "ingest"))
-        outputs.append(_pslake(data_dir, "transform", "--as-of", as_of))
+        outputs.append(_pslake(data_dir, "transform", "--as-of", as_of,
+                               "--select", "stg_pslake__source_freshness",
+                               "--select", "mart_integration_health",
+                               "--select", "sync_hubspot__companies"))
         outputs.append(_pslake(data_dir, "sync", "apply"))
         for vendor in VENDORS:  # a wrong token: 401s, and the messages about them
             outputs.append(_pslake(data_dir, "ingest", "--source", vendor,
