@@ -169,3 +169,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     for line in summary(lines(run=run_id())):
         terminalreporter.write_line(line)
+
+
+@contextlib.contextmanager
+def held_by_another_process(database: Path, read_only: bool = False) -> Iterator[int]:
+    """Another process holding a DuckDB file open (its pid), for the one-line lock errors."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; "
+         f"c = duckdb.connect(sys.argv[1], read_only={read_only}); "
+         "print('open', flush=True); time.sleep(120)", str(database)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

@@ -10,8 +10,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from typer.testing import CliRunner
 from pslake import settings, snapshot, transform
 from pslake.cli import app
 from pslake.sql_cli import CONTINUE_PROMPT, PROMPT, Shell, split_statements
-from tests.conftest import BuiltFirm
+from tests.conftest import BuiltFirm, held_by_another_process
 
 
 @pytest.fixture(autouse=True)
@@ -259,20 +257,12 @@ def test_nothing_to_open_is_one_line_naming_the_command_to_run(tmp_path, has_war
 def test_a_warehouse_held_by_a_writer_is_one_line(tmp_path):
     warehouse = (tmp_path / transform.WAREHOUSE_FILE).resolve()
     duckdb.connect(str(warehouse)).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-         "print('open', flush=True); time.sleep(120)", str(warehouse)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    with held_by_another_process(warehouse) as pid:
         out = sql(tmp_path, "select 1", "--warehouse")
-    finally:
-        holder.kill()
-        holder.wait()
     assert out.exit_code == 2
     assert re.fullmatch(
         rf"error: sql: the warehouse {re.escape(str(warehouse))} is in use by another process "
-        rf"\(pid {holder.pid}\); wait for it to finish \(a running `pslake ingest` or "
+        rf"\(pid {pid}\); wait for it to finish \(a running `pslake ingest` or "
         r"`transform`\), or query the published snapshot \(leave out --warehouse\)\n",
         out.stderr), out.stderr
 

@@ -7,8 +7,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -23,7 +21,7 @@ from pslake import settings, transform
 from pslake.cli import app
 from pslake.docs_cli import SITE_FILES, DocsServer, make_server
 from pslake.errors import PslakeError
-from tests.conftest import BuiltFirm
+from tests.conftest import BuiltFirm, held_by_another_process
 
 
 @pytest.fixture(autouse=True)
@@ -184,18 +182,10 @@ def test_docs_without_a_warehouse_is_one_line_saying_to_ingest_then_transform(tm
 def test_a_warehouse_held_by_another_process_is_one_line(tmp_path):
     warehouse = (tmp_path / transform.WAREHOUSE_FILE).resolve()
     duckdb.connect(str(warehouse)).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], "
-         "read_only=True); print('open', flush=True); time.sleep(120)", str(warehouse)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    with held_by_another_process(warehouse, read_only=True) as pid:
         out = docs(tmp_path, "--no-serve")
-    finally:
-        holder.kill()
-        holder.wait()
     assert out.exit_code == 2
     assert out.stderr == (f"error: docs: the warehouse {warehouse} is in use by another process "
-                          f"(pid {holder.pid}); wait for it to finish (a running `pslake "
+                          f"(pid {pid}); wait for it to finish (a running `pslake "
                           "ingest`, `transform` or a SQL client such as `pslake sql "
                           "--warehouse`)\n")

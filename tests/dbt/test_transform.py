@@ -17,7 +17,7 @@ from pslake import settings, transform
 from pslake.cli import app
 from pslake.errors import PslakeError
 from pslake.transform_cli import AS_OF_ENV, resolve_as_of
-from tests.conftest import BuiltFirm
+from tests.conftest import BuiltFirm, held_by_another_process
 
 SUMMARY = re.compile(r"^transform: (\d+) models, (\d+) tests passed, (\d+) failed"
                      r"(, \d+ warned)?(, \d+ skipped)? in [\d.]+ s \(as of \d{4}-\d{2}-\d{2}\)$")
@@ -91,18 +91,10 @@ def test_transform_without_a_warehouse_is_one_line_saying_to_ingest(tmp_path, mo
 def test_a_warehouse_held_by_another_process_is_one_line(tmp_path):
     warehouse = tmp_path / transform.WAREHOUSE_FILE
     duckdb.connect(str(warehouse)).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-         "print('open', flush=True); time.sleep(120)", str(warehouse)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    with held_by_another_process(warehouse):
         with pytest.raises(PslakeError, match=r"^transform: the warehouse \S+ is in use by "
                                               r"another process \(pid \d+\); wait for it"):
             transform.build(tmp_path)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_project_dbt_cannot_parse_is_one_line_naming_the_file(probe_project, tmp_path):
