@@ -3,8 +3,10 @@
 Each step runs as its own ``pslake`` process (memory is returned between steps, and a step that
 crashes cannot take the scheduler down); its output goes to ``DATA_DIR/logs/run-<time>.log``
 and the scheduler prints one line per run. A run takes ``DATA_DIR/run.lock`` (an OS lock: a
-crashed run releases it), so a run still going when the next one is due, or a second scheduler,
-or a cron job calling ``pslake schedule --once``, skips instead of overlapping.
+crashed run releases it; the step processes share it, so a scheduler killed mid-run keeps the
+lock until its step has finished too), so a run still going when the next one is due, or a
+second scheduler, or a cron job calling ``pslake schedule --once``, skips instead of
+overlapping.
 """
 
 from __future__ import annotations
@@ -73,17 +75,44 @@ def parse_cron(expression: str) -> None:
 @contextmanager
 def run_lock(data_dir: Path) -> Iterator[bool]:
     """Try to take the run lock; yields whether it was taken."""
+    with _run_lock(data_dir) as handle:
+        yield handle is not None
+
+
+@contextmanager
+def _run_lock(data_dir: Path) -> Iterator[TextIO | None]:
+    """Try to take the run lock; yields the locked file (None when another run holds it).
+
+    The steps get the file too (``pass_fds``): a lock is held by its open file, so it stays
+    taken until the scheduler *and* the step it started are gone. A scheduler killed mid-run
+    (SIGKILL) then leaves its step to finish under the lock, and the next run waits for it
+    instead of overlapping it.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / LOCK_FILE, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield None
             return
         try:
-            yield True
+            yield handle
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _new_log(logs: Path, started: dt.datetime) -> TextIO:
+    """Create this run's log file.
+
+    A name a run already used (the clock stepped back) gets a suffix: every run has its own log.
+    """
+    stem = f"run-{started:%Y%m%dT%H%M%SZ}"
+    for n in range(1, 1000):
+        try:
+            return open(logs / (stem + ("" if n == 1 else f"-{n}") + ".log"), "x")
+        except FileExistsError:
+            continue
+    raise PslakeError(f"{logs}: too many run logs named {stem}*.log")
 
 
 def run_once(data_dir: Path | None = None, steps: Sequence[str] = DEFAULT_STEPS,
@@ -105,11 +134,13 @@ def run_once(data_dir: Path | None = None, steps: Sequence[str] = DEFAULT_STEPS,
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     result = RunResult(started, logs / f"run-{started:%Y%m%dT%H%M%SZ}.log")
-    with run_lock(root) as taken:
-        if not taken:
+    with _run_lock(root) as lock:
+        if lock is None:
             result.skipped = True
             return result
-        with open(result.log, "a") as log:
+        keep = (lock.fileno(),)  # the step holds the lock too (see _run_lock)
+        with _new_log(logs, started) as log:
+            result.log = Path(log.name)
             for name in steps:
                 command = [sys.executable, "-m", "pslake", "--data-dir", str(root), *STEPS[name]]
                 heading = f"$ pslake {' '.join(STEPS[name])}"
@@ -118,20 +149,21 @@ def run_once(data_dir: Path | None = None, steps: Sequence[str] = DEFAULT_STEPS,
                 t0 = time.monotonic()
                 if echo is None:
                     code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
-                                          check=False).returncode
+                                          check=False, pass_fds=keep).returncode
                 else:
                     echo(heading)
-                    code = _relay(command, log, echo)
+                    code = _relay(command, log, echo, keep)
                 result.steps.append((name, time.monotonic() - t0, code))
                 if code != 0:
                     break
     return result
 
 
-def _relay(command: list[str], log: TextIO, echo: Callable[[str], None]) -> int:
+def _relay(command: list[str], log: TextIO, echo: Callable[[str], None],
+           keep: tuple[int, ...]) -> int:
     """Run ``command``, writing each line it prints to the log and to ``echo``."""
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, bufsize=1) as process:
+                          text=True, bufsize=1, pass_fds=keep) as process:
         assert process.stdout is not None
         for line in process.stdout:
             log.write(line)

@@ -10,8 +10,9 @@ Tables (all times ISO 8601 UTC):
 
 - ``runs``: one row per plan / apply / revert, with counts.
 - ``changes``: the planned changes of each plan run, with decision and what became of them.
-- ``batches``: one row per write call (the intent): payload, correlation id, state
-  ``pending`` -> ``confirmed`` | ``resolved`` (read back after a crash) | ``failed``.
+- ``batches``: one row per write call (the intent): payload, correlation id, when its last
+  call left, state ``pending`` -> ``confirmed`` | ``resolved`` (read back after a crash) |
+  ``failed``.
 - ``audit``: every confirmed field write: before, after, run, correlation id, decision, approver.
 - ``last_written``: the last confirmed value per (object, record, field), the next diff's baseline.
 - ``approvals``: who approved which change id, and when.
@@ -78,7 +79,8 @@ create table if not exists batches (
     created_at text not null,
     finished_at text,
     calls integer not null default 0,
-    detail text
+    detail text,
+    sent_at text                      -- when its last call left (a call may still be on its way)
 );
 create index if not exists batches_by_state on batches (state);
 create table if not exists audit (
@@ -196,6 +198,9 @@ class Journal:
         self.db.execute("pragma synchronous = full")  # a confirmed intent survives power loss
         self.db.execute("pragma busy_timeout = 30000")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("pragma table_info(batches)")}
+        if "sent_at" not in columns:  # a state file made before the column existed
+            self.db.execute("alter table batches add column sent_at text")
 
     def close(self) -> None:
         """Close the file."""
@@ -301,6 +306,11 @@ class Journal:
                        (batch_id, run_id, object_name, operation, json.dumps(payload), stamp()))
             self.set_status(db, run_id, change_ids, "sent", batch_id=batch_id)
         return batch_id
+
+    def mark_sent(self, batch_id: str) -> None:
+        """Note that a call of the batch is leaving now (committed before it leaves)."""
+        self.db.execute("update batches set sent_at = ? where batch_id = ?",
+                        (stamp(), batch_id))
 
     def pending_batches(self) -> list[sqlite3.Row]:
         """Intents whose outcome was never recorded (the process died in between)."""

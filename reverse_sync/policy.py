@@ -42,7 +42,8 @@ class Policy:
         window_s: The rate-limit window.
         max_call_attempts: Tries of one call on 429 / 5xx / dropped connection before the batch
             counts as failed for this run.
-        timeout_s: Seconds to wait for a CRM answer.
+        timeout_s: Seconds to wait for a CRM answer; after a crash, also how long a write the
+            dead run sent is given to land before its records are read back.
     """
 
     hold_money_change_over: Decimal = Decimal("10000")

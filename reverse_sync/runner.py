@@ -1,18 +1,21 @@
 """The sync's steps with their I/O: plan, apply, approve, revert, status, recovery.
 
 Every step first finishes what a killed run left half done (``recover``): a write intent with no
-recorded outcome is read back from the CRM, the fields holding their values are confirmed (and
-audited) without writing again, the rest are planned again.
+recorded outcome is read back from the CRM (once a call the killed run may still have had on its
+way has had ``timeout_s`` to land), the fields holding their values are confirmed (and audited)
+without writing again, the rest are planned again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import getpass
 import logging
 import os
 import signal
 import sqlite3
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +27,7 @@ from pslake import settings
 from pslake.errors import PslakeError
 from pslake.transform import warehouse_path
 from reverse_sync.desired import CUSTOM_PROPERTIES, OBJECTS_BY_NAME, read_desired
-from reverse_sync.journal import Journal, StoredChange, stamp, sync_dir
+from reverse_sync.journal import Journal, StoredChange, now_utc, stamp, sync_dir
 from reverse_sync.model import Change, CrmObject, PlannedChange, ValueKind, same
 from reverse_sync.plan import PlanInput, plan
 from reverse_sync.policy import Policy, decide, load_policy
@@ -177,7 +180,9 @@ class Sync:
                 return 0
         confirmed = 0
         approvals = self.journal.approvals()
-        for batch in self.journal.pending_batches():
+        pending = self.journal.pending_batches()
+        self._let_in_flight_land(pending)
+        for batch in pending:
             obj = OBJECTS_BY_NAME[batch["object"]]
             changes = self.journal.batch_changes(batch["batch_id"])
             if batch["operation"] == "archive":
@@ -206,6 +211,24 @@ class Sync:
             self.say(f"recovered: {confirmed} change(s) a killed run had written, confirmed "
                      "from the CRM without writing again")
         return confirmed
+
+    def _let_in_flight_land(self, pending: Sequence[sqlite3.Row]) -> None:
+        """Wait until no call of a killed run can still be on its way to the CRM.
+
+        A call that left just before its process died may reach the CRM after the next run's
+        read-back; that run would then send the write again, and it would land twice. pslake
+        gives up on an answer after ``timeout_s``, so it gives a dead run's last call as long
+        before reading back (a call the CRM takes longer to apply can still land late: the
+        live path has the same bound).
+        """
+        sent = [_moment(b["sent_at"] or b["created_at"]) for b in pending]
+        if not sent:
+            return
+        grace = self.policy.timeout_s + 0.5
+        wait = min(grace, (max(sent) - now_utc()).total_seconds() + grace)
+        if wait > 0:
+            self.say(f"waiting {wait:.1f} s for a write a killed run may have on its way")
+            time.sleep(wait)
 
     def _confirm(self, db: sqlite3.Connection, change: StoredChange, batch_id: str,
                  run_id: str, approvals: dict[str, str], crm_id: str | None) -> None:
@@ -385,7 +408,8 @@ class Sync:
                     result.outcome["already"] += 1
                 elif not same(kind, value, change.current_value):
                     detail = (f"CRM now holds {value!r}; the plan read "
-                              f"{change.current_value!r}: left alone")
+                              f"{change.current_value!r} and would write "
+                              f"{change.desired_value!r}: left alone")
                     self.journal.set_status(db, change.run_id, [change.change_id], "conflict",
                                             detail)
                     result.outcome["conflict"] += 1
@@ -401,7 +425,8 @@ class Sync:
         batch_id = self.journal.open_batch(run_id, obj.name, operation, payload,
                                            [c.change_id for c in send])
         _crash_point("after_intent")
-        outcome = writer.write(obj, inputs, batch_id)
+        outcome = writer.write(obj, inputs, batch_id,
+                               on_send=lambda: self.journal.mark_sent(batch_id))
         _crash_point("after_send")
         _count_calls(result, before, writer.stats)
         with self.journal.transaction() as db:
@@ -529,7 +554,8 @@ class Sync:
         ids = [crm_id for crm_id, _ in items]
         batch_id = self.journal.open_batch(revert_id, obj.name, "archive",
                                            [{"crm_id": i} for i in ids], [])
-        calls = self.writer.archive(obj, ids, batch_id)
+        calls = self.writer.archive(obj, ids, batch_id,
+                                    on_send=lambda: self.journal.mark_sent(batch_id))
         result.write_calls += calls
         with self.journal.transaction() as db:
             for _crm_id, audits in items:
@@ -541,6 +567,11 @@ class Sync:
             self.journal.close_batch(db, batch_id, "confirmed", calls,
                                      f"archived {len(ids)} record(s) the run created")
         result.outcome["archived"] += len(ids)
+
+
+def _moment(text: str) -> dt.datetime:
+    """A journal time as a datetime."""
+    return dt.datetime.fromisoformat(text)
 
 
 def _kind(change: StoredChange) -> ValueKind:

@@ -8,12 +8,13 @@ read back before it is sent again, or a retry could write twice. Per call:
 - 400 / 409 for the whole batch (one bad value rejects them all): the batch is split in two and
   each half sent again, down to the bad record(s), which fail with the CRM's message.
 - 429 / 477 / 423: nothing was written; wait ``Retry-After`` (or back off) and send again.
-- 5xx, a timeout or a dropped connection: the outcome is ambiguous; the records are read back,
-  the ones holding their values count as written, only the rest are sent again.
+- 5xx, a timeout or a dropped connection: the outcome is ambiguous; after the wait the CRM
+  asked for (``Retry-After``) or a backoff, the records are read back, the ones holding their
+  values count as written, only the rest are sent again.
 - 401 / 403: a configuration problem; the run stops with a message naming the setting.
 
 Every call carries ``X-Correlation-Id`` (the journal's batch id), stays within the account's
-rate limit (client-side window) and times out after ``timeout_s``.
+rate limit as the CRM counts it (:class:`CallWindow`) and times out after ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -31,7 +32,6 @@ import orjson
 import requests
 
 from pslake.errors import PslakeError
-from pslake.ratelimit import RateLimit, RateLimiter
 from reverse_sync.model import CrmObject, ValueKind, same
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,10 @@ WAIT_STATUSES = frozenset({423, 429, 477})  # nothing written: wait and send aga
 AMBIGUOUS_STATUSES = frozenset(range(500, 600))
 REJECT_STATUSES = frozenset({400, 409, 422})
 MAX_BATCH = 100
-WINDOW_MARGIN = 1.02
+WINDOW_MARGIN = 1.02  # the CRM's clock and window edges are not ours: 2 % slower than allowed
+
+
+OnSend = Callable[[], None]
 
 
 class CrmAuthError(PslakeError):
@@ -98,6 +101,37 @@ class WriteInput:
     kinds: Mapping[str, ValueKind]
 
 
+class CallWindow:
+    """The account's call budget (``calls`` per ``window_s``), kept as the CRM counts it.
+
+    The CRM counts a call when it arrives, somewhere between when it was sent and when its
+    answer came back; two calls can arrive closer together than they left. So each call is
+    entered at its answer (the latest it can have arrived), and a call waits until the answer
+    of the call ``calls`` back is a window old: however the calls are delayed on the way, no
+    window the CRM counts holds more than ``calls`` of them. For one caller at a time (the
+    writer makes one call at a time).
+    """
+
+    def __init__(self, calls: int, window_s: float) -> None:
+        self.calls = calls
+        self.window_s = window_s
+        self._answered: deque[float] = deque(maxlen=calls)
+        self.waited_s = 0.0
+
+    def acquire(self) -> None:
+        """Wait until one more call fits the window."""
+        if len(self._answered) < self.calls:
+            return
+        pause = self._answered[0] + self.window_s - time.monotonic()
+        if pause > 0:
+            self.waited_s += pause
+            time.sleep(pause)
+
+    def answered(self) -> None:
+        """The call is over (answered, failed or timed out)."""
+        self._answered.append(time.monotonic())
+
+
 class HubSpotWriter:
     """Batch reads and writes against one HubSpot account (or the sandbox)."""
 
@@ -106,10 +140,7 @@ class HubSpotWriter:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_call_attempts = max_call_attempts
-        # a little slower than the account allows: the CRM counts a call when it arrives, we
-        # when we send it, and two calls can arrive closer together than they left
-        self.limiter = RateLimiter(RateLimit(calls=calls_per_window,
-                                             window_s=window_s * WINDOW_MARGIN + 0.05))
+        self.limiter = CallWindow(calls_per_window, window_s * WINDOW_MARGIN)
         self.stats = CallStats()
         self.session = requests.Session()
         self.session.headers.update({
@@ -125,12 +156,22 @@ class HubSpotWriter:
 
     # ---- HTTP -----------------------------------------------------------------------------------
 
-    def _post(self, path: str, body: Any, correlation_id: str | None) -> requests.Response:
-        """One call, paced by the rate limit; raises ``requests`` errors for the caller."""
+    def _post(self, path: str, body: Any, correlation_id: str | None,
+              on_send: OnSend | None = None) -> requests.Response:
+        """One call, paced by the rate limit; raises ``requests`` errors for the caller.
+
+        ``on_send`` is called just before the call leaves (the journal notes when a write
+        was last sent: a run that dies with a call on its way knows how long to wait for it).
+        """
         self.limiter.acquire()
+        if on_send is not None:
+            on_send()
         headers = {"X-Correlation-Id": correlation_id} if correlation_id else None
-        return self.session.post(f"{self.base_url}{path}", data=orjson.dumps(body),
-                                 headers=headers, timeout=self.timeout_s)
+        try:
+            return self.session.post(f"{self.base_url}{path}", data=orjson.dumps(body),
+                                     headers=headers, timeout=self.timeout_s)
+        finally:
+            self.limiter.answered()
 
     def _wait(self, response: requests.Response | None, attempt: int, cause: str) -> None:
         """Sleep before another try: ``Retry-After`` when given, else exponential backoff."""
@@ -199,21 +240,25 @@ class HubSpotWriter:
 
     # ---- writes ---------------------------------------------------------------------------------
 
-    def write(self, obj: CrmObject, inputs: Sequence[WriteInput], correlation_id: str
-              ) -> WriteOutcome:
-        """Write a batch (at most 100 records) and say exactly which records made it."""
+    def write(self, obj: CrmObject, inputs: Sequence[WriteInput], correlation_id: str,
+              on_send: OnSend | None = None) -> WriteOutcome:
+        """Write a batch (at most 100 records) and say exactly which records made it.
+
+        ``on_send`` is called before each call of the batch leaves (bisection and resends
+        included).
+        """
         outcome = WriteOutcome()
-        self._write_part(obj, list(inputs), correlation_id, outcome)
+        self._write_part(obj, list(inputs), correlation_id, outcome, on_send)
         return outcome
 
     def _write_part(self, obj: CrmObject, inputs: list[WriteInput], correlation_id: str,
-                    outcome: WriteOutcome) -> None:
+                    outcome: WriteOutcome, on_send: OnSend | None = None) -> None:
         pending = inputs
         for attempt in range(1, self.max_call_attempts + 1):
             response: requests.Response | None = None
             try:
                 response = self._post(self._write_path(obj), self._write_body(obj, pending),
-                                       correlation_id)
+                                       correlation_id, on_send)
                 status = response.status_code
             except requests.RequestException as exc:  # reset, timeout, body cut short
                 status, cause = None, type(exc).__name__
@@ -233,8 +278,8 @@ class HubSpotWriter:
                     return
                 self.stats.bisections += 1
                 middle = len(pending) // 2
-                self._write_part(obj, pending[:middle], correlation_id, outcome)
-                self._write_part(obj, pending[middle:], correlation_id, outcome)
+                self._write_part(obj, pending[:middle], correlation_id, outcome, on_send)
+                self._write_part(obj, pending[middle:], correlation_id, outcome, on_send)
                 return
             if status in WAIT_STATUSES:
                 if attempt < self.max_call_attempts:
@@ -242,14 +287,16 @@ class HubSpotWriter:
                     continue
                 reason = f"HTTP {status} after {attempt} tries: {_message(response)}"
             elif status is None or status in AMBIGUOUS_STATUSES:
-                # the CRM may or may not have written: read back, send only what is missing
+                # the CRM may or may not have written. Wait first (its Retry-After, else a
+                # backoff): the read-back is a call too, and a write still in flight gets
+                # time to land before it. Then send only what the CRM does not hold.
                 self.stats.ambiguous += 1
                 cause = str(status) if status is not None else cause
+                self._wait(response, attempt, cause)
                 pending = self._still_missing(obj, pending, outcome)
                 if not pending:
                     return
                 if attempt < self.max_call_attempts:
-                    self._wait(response, attempt, cause)
                     continue
                 reason = f"{cause} on every one of {attempt} tries"
             else:
@@ -325,14 +372,16 @@ class HubSpotWriter:
         return {"inputs": [{"id": item.crm_id or item.key, "properties": dict(item.values)}
                            for item in inputs]}
 
-    def archive(self, obj: CrmObject, crm_ids: Sequence[str], correlation_id: str) -> int:
+    def archive(self, obj: CrmObject, crm_ids: Sequence[str], correlation_id: str,
+                on_send: OnSend | None = None) -> int:
         """Archive records by CRM id (revert of records a run created); returns calls made."""
         calls = 0
         for start in range(0, len(crm_ids), MAX_BATCH):
             chunk = crm_ids[start:start + MAX_BATCH]
             for attempt in range(1, self.max_call_attempts + 1):
                 response = self._post(f"/crm/v3/objects/{obj.name}/batch/archive",
-                                      {"inputs": [{"id": i} for i in chunk]}, correlation_id)
+                                      {"inputs": [{"id": i} for i in chunk]}, correlation_id,
+                                      on_send)
                 calls += 1
                 self.stats.writes += 1
                 self._check_auth(response)
@@ -373,7 +422,9 @@ class HubSpotWriter:
                     data=orjson.dumps(body) if body is not None else None)
             except requests.RequestException as exc:
                 cause = type(exc).__name__
-            else:
+            finally:
+                self.limiter.answered()
+            if response is not None:
                 self._check_auth(response)
                 if response.status_code in ok:
                     return response

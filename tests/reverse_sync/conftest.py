@@ -4,7 +4,9 @@ its CRM per test, whose write log and request counters tell what the sync did.""
 from __future__ import annotations
 
 import collections
+import contextlib
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,43 @@ class Crm:
         counts = collections.Counter((w["object_type"], w["record_id"], w["property"], w["value"])
                                      for w in self.writes())
         return [key for key, n in counts.items() if n > 1]
+
+    def resent_records(self, exclude: set[str] | None = None) -> list[tuple[str, str]]:
+        """(object, record) pslake wrote in more than one call (a call: one correlation id and
+        time in the write log), leaving out the ``exclude`` record ids."""
+        calls: dict[tuple[str, str], set[tuple[str, str]]] = collections.defaultdict(set)
+        for w in self.writes():
+            if w["correlation_id"] and str(w["record_id"]) not in (exclude or set()):
+                calls[(w["object_type"], str(w["record_id"]))].add(
+                    (w["correlation_id"], w["written_at"]))
+        return sorted(key for key, seen in calls.items() if len(seen) > 1)
+
+    def live_records(self, object_type: str, unique_property: str, values: list[str]
+                     ) -> dict[str, int]:
+        """Live (not archived) records per value of a unique property, from the CRM's store."""
+        uri = f"{(self.store / 'hubspot.sqlite').resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            rows = db.execute(
+                "select cast(json_extract(properties, ?) as text) as v, count(*) from objects "
+                f"where object_type = ? and archived = 0 and v in ({', '.join('?' * len(values))}) "
+                "group by v", [f"$.{unique_property}", object_type, *values]).fetchall()
+        return {str(v): int(n) for v, n in rows}
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def archive(self, object_name: str, record_id: str) -> None:
+        """Someone deletes (archives) a record in the CRM."""
+        response = requests.delete(self.url(f"/crm/v3/objects/{object_name}/{record_id}"),
+                                   headers=self._auth(), timeout=10)
+        assert response.status_code == 204, response.text
+
+    def create(self, object_name: str, values: dict[str, str]) -> str:
+        """Someone creates a record by hand in the CRM; returns its id."""
+        response = requests.post(self.url(f"/crm/v3/objects/{object_name}"),
+                                 json={"properties": values}, headers=self._auth(), timeout=10)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
 
     def person_edits(self, object_name: str, record_id: str, values: dict[str, str]) -> None:
         """Someone changes a record in the CRM's UI (a single PATCH, no correlation id)."""

@@ -11,10 +11,13 @@ import dataclasses
 import pytest
 import requests
 
-from reverse_sync.desired import read_desired
-from reverse_sync.model import canonical
+from reverse_sync.desired import OBJECTS_BY_NAME, read_desired
+from reverse_sync.model import canonical, same
 from reverse_sync.runner import Sync
+from reverse_sync.status import status
+from tests.reliability import record
 from tests.reverse_sync.conftest import TEST_POLICY, Crm
+from tests.reverse_sync.tap import tapped
 
 pytestmark = pytest.mark.integration
 
@@ -51,33 +54,51 @@ def test_first_apply_writes_exactly_the_planned_changes_and_a_rerun_writes_nothi
         assert len(logged) == len(planned), sorted(set(logged) - set(planned))
         assert crm.duplicate_writes() == []
         calls = crm.write_calls()
+        log_size = len(crm.writes())
 
         again, rerun = sync.apply()
         assert again is not None
         assert again.counts().get("planned", 0) == 0  # only held ones remain
         assert rerun.write_calls == 0
         assert crm.write_calls() == calls  # the CRM saw no write call at all
+        assert len(crm.writes()) == log_size  # and wrote no property
+    record("sync_noop_rerun", injected=1, survived=int(crm.write_calls() == calls),
+           duplicates=len(crm.duplicate_writes()), write_calls_on_rerun=crm.write_calls() - calls,
+           properties_written_on_rerun=len(crm.writes()) - log_size,
+           planned_on_rerun=again.counts().get("planned", 0), plan_read_calls_on_rerun=again.calls,
+           written_first=len(planned))
 
 
 def test_a_record_the_crm_no_longer_has_is_dead_lettered_retried_then_given_up(
         crm: Crm) -> None:
-    with crm.sync() as sync:
+    """Battery test 16 (207 part): k records of a batch are gone from the CRM."""
+    waiting = dataclasses.replace(TEST_POLICY, retry_backoff_minutes=(5,))
+    with crm.sync(waiting) as sync:
         first = sync.plan()
-        deal = next(p.change.key for p in first.changes
-                    if p.change.object == "deals" and p.decision == "apply")
-        others = sum(1 for p in first.changes if p.decision == "apply" and p.change.key != deal)
-        requests.delete(crm.url(f"/crm/v3/objects/deals/{deal}"), timeout=10,
-                        headers={"Authorization": f"Bearer {crm.token}"}).raise_for_status()
+        gone = sorted({p.change.key for p in first.changes
+                       if p.change.object == "deals" and p.decision == "apply"})[:3]
+        others = sum(1 for p in first.changes
+                     if p.decision == "apply" and p.change.key not in gone)
+        for deal in gone:
+            requests.delete(crm.url(f"/crm/v3/objects/deals/{deal}"), timeout=10,
+                            headers={"Authorization": f"Bearer {crm.token}"}).raise_for_status()
         _, result = sync.apply()
         assert result.outcome["written"] == others  # the rest of its batch went through
         failed = {c.record_key for c, _ in result.failures}
-        assert failed == {deal}
+        assert failed == set(gone)
         letters = sync.journal.dead_letters()
-        assert {d["record_key"] for d in letters.values()} == {deal}
+        assert {d["record_key"] for d in letters.values()} == set(gone)
         assert all("may be deleted or not exist" in d["reason"] for d in letters.values())
         assert {d["http_status"] for d in letters.values()} == {207}
+        first_calls = crm.write_calls()
 
+        # backoff: before the retry time the changes wait, and nothing is sent
+        plan, result = sync.apply()
+        assert plan is not None and plan.counts()["deferred"] == len(letters)
+        assert crm.write_calls() == first_calls
+    with crm.sync() as sync:
         for attempt in (2, 3):  # retried by later runs, up to retry_max_attempts (3)
+            _due_now(sync)
             _, result = sync.apply()
             assert result.write_calls == 1
             assert {d["attempts"] for d in sync.journal.dead_letters().values()} == {attempt}
@@ -86,6 +107,24 @@ def test_a_record_the_crm_no_longer_has_is_dead_lettered_retried_then_given_up(
         plan, result = sync.apply()
         assert plan is not None and plan.counts()["given_up"] == len(letters)
         assert crm.write_calls() == calls  # given up: not sent again
+        given_up = sync.journal.dead_letters(("given_up",))
+    # surfaced as exceptions: `pslake sync status` lists them with the CRM's reason
+    shown = status(crm.data_dir)
+    assert f"dead letters: {len(given_up)} ({len(given_up)} given up)" in shown
+    assert sum("may be deleted or not exist" in line and "given_up" in line
+               for line in shown) == len(given_up)
+    resent = crm.resent_records(exclude=set(gone))
+    assert resent == []  # a record that succeeded was never sent again
+    record("sync_partial_207_and_bisect", case="207", injected=len(gone),
+           survived=len(failed & set(gone)) if failed == set(gone) else 0,
+           duplicates=len(crm.duplicate_writes()), extra_calls=calls - first_calls,
+           succeeded_resent=len(resent), given_up=len(given_up), retries=calls - first_calls)
+
+
+def _due_now(sync: Sync) -> None:
+    """Time passes: the dead letters' retry time has come."""
+    with sync.journal.transaction() as db:
+        db.execute("update dead_letters set next_attempt_at = '2000-01-01T00:00:00.000+00:00'")
 
 
 def test_a_batch_rejected_for_one_bad_value_is_bisected_to_the_bad_records(crm: Crm) -> None:
@@ -112,6 +151,15 @@ def test_a_batch_rejected_for_one_bad_value_is_bisected_to_the_bad_records(crm: 
     written = {str(w["record_id"]) for w in crm.writes() if w["object_type"] == "erp_invoices"}
     assert len(written) >= len(good)
     assert crm.duplicate_writes() == []  # a record that succeeded was never sent again
+    assert crm.resent_records() == []
+    with crm.sync() as sync:
+        batches = sync.journal.db.execute("select count(*) from batches where run_id = ?",
+                                          (result.run_id,)).fetchone()[0]
+    record("sync_partial_207_and_bisect", case="400-bisect", injected=len(bad),
+           survived=len(failed) if failed == bad else 0,
+           duplicates=len(crm.duplicate_writes()),
+           extra_calls=crm.write_calls() - batches,  # beyond one call per batch
+           bisections=result.bisections, succeeded_resent=len(crm.resent_records()))
 
 
 def test_a_person_edit_between_plan_and_apply_is_a_conflict_left_alone(crm: Crm) -> None:
@@ -199,16 +247,25 @@ def test_the_client_stays_within_the_crm_limit_so_no_call_is_throttled(crm: Crm)
 
 def test_a_dropped_connection_after_the_write_is_read_back_not_written_twice(
         crm: Crm) -> None:
+    """Battery test 18 with the sandbox's own fault: any call may lose its answer."""
     # the CRM applies the write, then the connection drops mid-answer
     crm.faults(reset_rate=0.35, seed=7)
     policy = dataclasses.replace(TEST_POLICY, batch_size=10)
-    with crm.sync(policy) as sync:
+    with tapped(crm.server) as tap, crm.sync(policy) as sync:
         _, result = sync.apply()
         assert result.ambiguous > 0
         assert result.outcome["failed"] == 0
         crm.faults(reset_rate=0.0)
         assert _due(sync).get("planned", 0) == 0
     assert crm.duplicate_writes() == []
+    dropped = [c for c in tap.sync_calls() if c.reset]
+    dropped_writes = [c for c in dropped if c.is_write]
+    assert dropped_writes, "the sandbox should have dropped a write's answer"
+    # each lost answer costs a call: a read sent again, or a write read back
+    record("sync_ambiguous_outcome", seed=7, case="sandbox-reset", injected=len(dropped),
+           survived=len(dropped) if not crm.duplicate_writes() else 0,
+           duplicates=len(crm.duplicate_writes()), extra_calls=len(dropped),
+           dropped_writes=len(dropped_writes), read_backs=result.ambiguous)
 
 
 def test_revert_restores_before_values_and_leaves_edited_fields_alone(crm: Crm) -> None:
@@ -230,3 +287,23 @@ def test_revert_restores_before_values_and_leaves_edited_fields_alone(crm: Crm) 
         assert reverted == result.outcome["written"] + (
             len([1 for p in plan.changes if p.change.object == "erp_invoices"
                  and p.change.current is None and p.decision == "apply"]))
+        # every field the revert put back holds its before value in the CRM
+        rows = sync.journal.db.execute(
+            "select object, record_key, crm_id, field, kind, before_value from audit "
+            "where run_id = ? and reverted_by = ?", (applied.run_id, result.run_id)).fetchall()
+        not_restored = []
+        for row in rows:
+            obj = OBJECTS_BY_NAME[row["object"]]
+            found = sync.writer.read(obj, [obj.read_key(row["record_key"], row["crm_id"])],
+                                     [row["field"]])
+            record_now = next(iter(found.values()), None)
+            now = record_now.values.get(row["field"]) if record_now else None
+            if not same(row["kind"], now, row["before_value"]):
+                not_restored.append((row["object"], row["record_key"], row["field"], now))
+        assert not_restored == []
+        edited_left = crm.read("deals", edited.key, [edited.field]) == {edited.field: "12345"}
+    skipped_edited = [line for line in result.skipped if "edited since" in line]
+    record("sync_revert_roundtrip", injected=1, survived=int(edited_left),
+           records_reverted=len({(r["object"], r["record_key"]) for r in rows}),
+           fields_reverted=len(rows), records_skipped_edited=len(skipped_edited),
+           revert_write_calls=result.write_calls, overwrites=int(not edited_left))
