@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import dlt
 import orjson
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
@@ -91,11 +92,31 @@ class HttpSettings:
     backoff_factor: float = 0.5
     max_retry_delay_s: float = 60.0
 
+    @classmethod
+    def from_config(cls) -> HttpSettings:
+        """The default policy, with dlt's own request settings where they are set.
+
+        dlt documents ``RUNTIME__REQUEST_TIMEOUT``, ``RUNTIME__REQUEST_MAX_ATTEMPTS``,
+        ``RUNTIME__REQUEST_BACKOFF_FACTOR`` and ``RUNTIME__REQUEST_MAX_RETRY_DELAY`` (or
+        ``[runtime]`` in ``.dlt/config.toml``) for its requests helper; pslake passes its own
+        policy to that helper, so it reads them here, or they would be ignored.
+        """
+        names = {"timeout_s": "request_timeout", "max_attempts": "request_max_attempts",
+                 "backoff_factor": "request_backoff_factor",
+                 "max_retry_delay_s": "request_max_retry_delay"}
+        found: dict[str, Any] = {}
+        for attribute, setting in names.items():
+            value: Any = dlt.config.get(f"runtime.{setting}")
+            if value not in (None, ""):
+                kind = int if attribute == "max_attempts" else float
+                found[attribute] = kind(value)
+        return cls(**found)
+
 
 def vendor_session(limiter: RateLimiter | None, stats: CallStats,
                    http: HttpSettings | None = None) -> Any:
     """A ``requests`` session with dlt's retry policy, the rate limit and call counting."""
-    http = http or HttpSettings()
+    http = http or HttpSettings.from_config()
     client = Client(
         request_timeout=http.timeout_s,
         request_max_attempts=http.max_attempts,

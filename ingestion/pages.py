@@ -11,6 +11,8 @@ field becomes a new column. Nothing is dropped: ``received == len(rows) + len(qu
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import tempfile
 import threading
@@ -23,7 +25,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pslake.errors import PslakeError
+
 QUARANTINE_TABLE = "quarantine"
+NOT_AN_OBJECT = "not a JSON object"  # the reason for an element of the records that is not one
 # One page is one JSON document (a full Harvest page is ~3 MB). DuckDB sizes its read buffers
 # from this, so a larger value costs memory on every read.
 _MAX_OBJECT = 16 * 1024 * 1024
@@ -247,12 +252,66 @@ class PageBatch:
             except duckdb.InvalidInputException:
                 # DuckDB detects types from a sample of the files; a value past the sample that
                 # does not fit fails the whole read. Page by page, each page is fully sampled.
-                return _merge([self._parse([path]) for path in files])
+                return _merge([self._parse_page(path) for path in files])
         finally:
             for path in files:
                 path.unlink(missing_ok=True)
 
     # ---- the DuckDB work ------------------------------------------------------------------
+
+    def _parse_page(self, path: Path) -> Batch:
+        """One page, on its own.
+
+        Records DuckDB cannot read are quarantined one by one, if they can be told apart; a
+        page that is not JSON at all stops the run, in words without its data.
+        """
+        try:
+            return self._parse([path])
+        except duckdb.InvalidInputException as exc:
+            problem = json_problem(exc)
+        split = _split_page(path.read_bytes(), self.selector)
+        if split is not None:
+            good, bad = split
+            sound = path.with_name(path.stem + "-sound.json")
+            sound.write_text(json.dumps({self.selector: good}))
+            try:
+                batch = self._parse([sound])
+            except duckdb.InvalidInputException as exc:
+                problem = json_problem(exc)
+            else:
+                return _merge([batch, self._unreadable(bad, path)]) if bad else batch
+            finally:
+                sound.unlink(missing_ok=True)
+        # DuckDB's message can quote the record: it must not reach a log or a terminal
+        raise PslakeError(
+            f"{self.contract.table}: a page from the vendor is not valid JSON ({problem}); "
+            "nothing of this run is loaded, and the next run reads the page again")
+
+    def _unreadable(self, bad: list[tuple[str, Any]], page: Path) -> Batch:
+        """Quarantine rows for records DuckDB cannot read, kept as near as JSON allows."""
+        con = self._con
+        lines = page.with_name(page.stem + "-unreadable.json")
+        lines.write_text("".join(json.dumps({"reason": reason, "r": record}) + "\n"
+                                 for reason, record in bad))
+        try:
+            con.execute("DROP TABLE IF EXISTS unreadable").fetchall()
+            con.execute(
+                f"CREATE TEMP TABLE unreadable AS SELECT reason, r FROM read_json("
+                f"{_lit(str(lines))}, format='newline_delimited', sample_size=-1, "
+                f"maximum_object_size={_MAX_OBJECT})").fetchall()
+            rtype = con.sql("SELECT r FROM unreadable").types[0]
+            fields = (_flatten("r", rtype, "", self.contract.unwrap, ())
+                      if rtype.id == "struct" else [])
+            keys = ", ".join(self._typed_or_null(c, fields) + f" AS {_q(c)}"
+                             for c in self._key_columns())
+            rows = con.sql(
+                f"SELECT {_lit(self.contract.table)} AS table_name, {keys}, reason, "
+                "CAST(to_json(r) AS VARCHAR) AS record, now() AS quarantined_at "
+                "FROM unreadable").to_arrow_table()
+            con.execute("DROP TABLE unreadable").fetchall()
+        finally:
+            lines.unlink(missing_ok=True)
+        return Batch(None, rows, len(bad))
 
     def _parse(self, files: list[Path]) -> Batch:
         con = self._con
@@ -273,7 +332,11 @@ class PageBatch:
         if received == 0:
             return Batch(None, None, 0)
         rtype = con.sql("SELECT r FROM raw").types[0]
-        if rtype.id != "struct":  # records of no shape at all (all null, or not objects)
+        strays = None
+        if rtype.id != "struct":
+            strays = self._strays(str(rtype) == "JSON")
+            rtype = con.sql("SELECT r FROM raw").types[0]
+        if rtype.id != "struct":  # records of no shape at all (all null, or none left)
             fields: list[_Field] = []
         else:
             fields = _flatten("r", rtype, "", self.contract.unwrap, self.contract.drop)
@@ -307,8 +370,42 @@ class PageBatch:
             ).to_arrow_table()
             quarantined = q if q.num_rows else None
         con.execute("DROP TABLE raw").fetchall()  # do not hold a batch between reads
+        if strays is not None:
+            quarantined = strays if quarantined is None else pa.concat_tables(
+                [quarantined, strays.cast(quarantined.schema)])
         return Batch(rows if rows.num_rows else None, quarantined, int(received), max_key,
                      deferred)
+
+    def _strays(self, is_json: bool) -> pa.Table | None:
+        """Take the elements that are not objects out of ``raw``, as quarantine rows.
+
+        One number or string among the records makes DuckDB type every record as JSON text,
+        which has no fields: every record would be quarantined. Instead the elements that are
+        not objects are quarantined (``not a JSON object``) and the objects read again on their
+        own, with the same type detection as a page.
+        """
+        con = self._con
+        is_object = "coalesce(json_type(r) = 'OBJECT', false)" if is_json else "false"
+        keys = ", ".join(self._typed_or_null(c, []) + f" AS {_q(c)}" for c in self._key_columns())
+        strays = con.sql(
+            f"SELECT {_lit(self.contract.table)} AS table_name, {keys}, "
+            f"{_lit(NOT_AN_OBJECT)} AS reason, CAST(r AS VARCHAR) AS record, "
+            f"now() AS quarantined_at FROM raw WHERE NOT {is_object}").to_arrow_table()
+        objects = self.landing / f"objects-{uuid.uuid4().hex[:8]}.json"
+        try:
+            con.execute(f"COPY (SELECT r FROM raw WHERE {is_object}) TO {_lit(str(objects))} "
+                        "(FORMAT json)").fetchall()
+            con.execute("DROP TABLE raw").fetchall()
+            con.execute(
+                f"CREATE TEMP TABLE raw AS SELECT r FROM read_json({_lit(str(objects))}, "
+                f"format='newline_delimited', maximum_object_size={_MAX_OBJECT}, "
+                "sample_size=-1)").fetchall()
+        except duckdb.BinderException:  # no object at all: the file has no column r
+            con.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT NULL::JSON AS r LIMIT 0"
+                        ).fetchall()
+        finally:
+            objects.unlink(missing_ok=True)
+        return strays if strays.num_rows else None
 
     def _key_columns(self) -> list[str]:
         cols = list(self.contract.primary_key)
@@ -339,13 +436,14 @@ class PageBatch:
         by_name = {f.column: f for f in fields}
         select: list[str] = []
         failures: list[str] = []
-        for key in contract.primary_key:
+        for at, key in enumerate(contract.primary_key):
+            # a null element of the records array is no record at all: say so, once
+            stray = f"WHEN r IS NULL THEN {_lit(NOT_AN_OBJECT)} " if at == 0 else \
+                "WHEN r IS NULL THEN NULL "
             f = by_name.get(key)
-            if f is None:
-                failures.append(_lit(f"missing primary key {key}"))
-            else:
-                failures.append(f"CASE WHEN {f.expr} IS NULL THEN "
-                                f"{_lit(f'missing primary key {key}')} END")
+            missing = _lit(f"missing primary key {key}")
+            failures.append(f"CASE {stray}ELSE {missing} END" if f is None else
+                            f"CASE {stray}WHEN {f.expr} IS NULL THEN {missing} END")
         for column, target in contract.columns.items():
             f = by_name.get(column)
             if f is None:
@@ -380,6 +478,116 @@ class PageBatch:
         return (f"CASE WHEN {f.expr} IS NOT NULL AND ({value}) IS NULL THEN "
                 f"{_lit(f.column + ': expected ' + target.lower() + ', got ')} || "
                 f"coalesce({shown}, '?') END")
+
+
+_DEEPEST = 100  # DuckDB reads JSON nested 128 levels deep, the page's envelope included
+_CUT = "(cut: nested deeper than this)"
+
+
+class _Pairs(dict[str, Any]):
+    """A JSON object that came with a key twice (the last value kept, as JSON parsers do)."""
+
+    duplicate: str = ""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = _Pairs(pairs)
+    if len(found) == len(pairs):
+        return dict(pairs)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            found.duplicate = key
+            break
+        seen.add(key)
+    return found
+
+
+def _fault(record: Any) -> str | None:
+    """Why DuckDB cannot read a record that Python's JSON parser could, if it cannot."""
+    stack = [(record, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > _DEEPEST:
+            return f"nested deeper than {_DEEPEST} levels"
+        if isinstance(value, _Pairs):
+            return f"duplicate key {value.duplicate[:40]!r}"
+        if isinstance(value, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in value):
+                return "invalid UTF-8 or a lone surrogate in a string"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((key, depth))
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
+
+
+def _kept(value: Any, depth: int = 0) -> Any:
+    """A record fit to keep in quarantine: bad characters replaced, too deep parts cut."""
+    if depth > _DEEPEST // 2:
+        return _CUT
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_kept(k): _kept(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_kept(v, depth + 1) for v in value]
+    return value
+
+
+def _split_page(body: bytes, selector: str) -> tuple[list[Any], list[tuple[str, Any]]] | None:
+    """A page DuckDB refused, split by Python's more lenient JSON parser.
+
+    Python reads bad UTF-8 bytes, lone surrogates, duplicate keys and deep nesting: the records
+    DuckDB can read come back apart from the others, which come with the reason. ``None`` when
+    the page is no JSON at all (cut off, say).
+    """
+    try:
+        page = json.loads(body.decode("utf-8", "surrogateescape"), object_pairs_hook=_pairs)
+        records = page[selector]
+    except (ValueError, RecursionError, KeyError, TypeError):
+        return None
+    if not isinstance(records, list):
+        return None
+    good: list[Any] = []
+    bad: list[tuple[str, Any]] = []
+    for record in records:
+        fault = _fault(record)
+        if fault is None:
+            good.append(record)
+        else:
+            bad.append((fault, _kept(record)))
+    return good, bad
+
+
+_JSON_WHERE = re.compile(r"(?:at byte (?P<byte>\d+) )?in record/value (?P<record>\d+): "
+                         r"(?P<what>[^\n]*)")
+_DUPLICATE_KEY = re.compile(r'has duplicate key "(?P<key>[A-Za-z0-9_.$-]{1,64})"')
+_PLAIN_WORDS = re.compile(r"[A-Za-z0-9 ,'_-]{1,80}")
+
+
+def json_problem(exc: BaseException) -> str:
+    """What DuckDB found wrong with a page, in its own fixed words, never the page's data.
+
+    DuckDB's messages quote the record (``Object {"id": 2, ...} has duplicate key``); only the
+    kind of problem and where it is are kept.
+    """
+    text = str(exc)
+    if "maximum recursion depth" in text:
+        return "nested deeper than 128 levels"
+    where = _JSON_WHERE.search(text)
+    record = f" in record {where['record']}" if where else ""
+    duplicate = _DUPLICATE_KEY.search(text)
+    if duplicate:
+        return f"duplicate key {duplicate['key']!r}{record}"
+    if where:
+        what = where["what"].split(". ")[0].rstrip(". ")
+        if _PLAIN_WORDS.fullmatch(what):
+            return what + record
+        return "a value that cannot be read" + record
+    return "unreadable"
 
 
 def scan_ids(pages: Iterable[bytes], landing: Path, selector: str,

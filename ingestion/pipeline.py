@@ -4,12 +4,18 @@ One dlt pipeline per vendor (``pslake_<vendor>``, dataset ``raw_<vendor>``), all
 file, with dlt's working folder at ``DATA_DIR/dlt``. A run:
 
 1. resolves every vendor's settings first (a wrong or missing setting fails before any work);
-2. finishes any package a killed run left behind (dlt's cursor advances at the end of extract,
-   so a pending package must be loaded, never dropped);
+2. restores a vendor's cursors from the warehouse when dlt's working folder was lost (its
+   ``_dlt_pipeline_state``, newest complete load), then finishes any package a killed run left
+   behind (dlt's cursor advances at the end of extract, so a pending package must be loaded,
+   never dropped);
 3. extracts the vendors in parallel threads, one per vendor (the vendors' own rate limits are
    independent), and loads them one at a time (one writer on the DuckDB file);
 4. reports per table: received, loaded, new, updated, quarantined, deletions marked, seconds;
    and per vendor the calls, retries by cause and time spent waiting for the rate limit.
+
+A first SIGTERM or SIGINT stops new work and lets running load jobs finish, leaving the package
+pending for the next run; a second stops the process (dlt's signal handling, installed for the
+whole run from the main thread).
 
 Loader format is always parquet with compression off: dlt's default for DuckDB
 (``insert_values``) is ~50x slower and used 4 GiB on 100k rows. The big tables load with
@@ -22,6 +28,7 @@ import datetime as dt
 import importlib
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -34,8 +41,12 @@ from urllib.parse import urlsplit, urlunsplit
 import dlt
 import duckdb
 import requests
+from dlt.common.exceptions import SignalReceivedException
+from dlt.common.runtime import signals
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from ingestion.crash import crash_point
+from ingestion.crash import progress as crash_progress
 from ingestion.http import HttpSettings
 from ingestion.pages import QUARANTINE_TABLE
 from ingestion.settings import (
@@ -132,6 +143,7 @@ def _pipeline(vendor: Vendor, data_dir: Path) -> dlt.Pipeline:
             str(data_dir / WAREHOUSE_FILE), global_config=WAREHOUSE_CONFIG)),
         dataset_name=f"raw_{vendor}",
         pipelines_dir=str(data_dir / DLT_SUBDIR),
+        progress=crash_progress(),  # dlt's null collector unless a crash point is armed
     )
 
 
@@ -241,6 +253,9 @@ def explain(vendor: Vendor, vs: VendorSettings, exc: BaseException) -> str:
     cause: BaseException | None = exc
     root: BaseException = exc
     while cause is not None:
+        if isinstance(cause, SignalReceivedException):
+            return (f"{vendor}: stopped by signal {cause.signal_code}; running load jobs were "
+                    "finished, and the next run completes what was left")
         if isinstance(cause, requests.HTTPError) and cause.response is not None:
             status = cause.response.status_code
             url = safe_url(cause.response.url.split("?")[0])
@@ -257,8 +272,9 @@ def explain(vendor: Vendor, vs: VendorSettings, exc: BaseException) -> str:
                     else f"check {env_name(vendor, 'base_url')}")
             return (f"{vendor}: cannot reach {safe_url(vs.base_url)} ({type(cause).__name__}); "
                     f"{hint}")
-        if isinstance(cause, PslakeError):
-            return str(cause)
+        if isinstance(cause, PslakeError):  # our own words: say which vendor if they do not
+            line = str(cause)
+            return line if line.startswith(vendor) else f"{vendor}: {line}"
         root = cause
         cause = cause.__cause__ or cause.__context__
     line = (str(root).strip().splitlines() or [""])[0][:300]
@@ -360,19 +376,32 @@ def ingest(
         spec = SPECS[run.vendor]
         pipeline = pipelines[run.vendor]
         t0 = time.monotonic()
+        if signals.was_signal_received():
+            run.error = f"{run.vendor}: not started, the run was stopped by a signal"
+            return
         try:
+            if not pipeline.has_pending_data:
+                # a lost working folder gets its cursors back from the warehouse's newest
+                # complete state, and a lost warehouse drops the local cursors (a full load
+                # follows). Not with a pending package: its state is newer than the
+                # warehouse's, and dlt would drop it when the dataset does not exist yet.
+                with load_lock:
+                    pipeline.sync_destination()
             if pipeline.has_pending_data:  # a killed run's package first: its cursor moved
                 say(f"{run.vendor}: finishing the load a previous run left pending")
                 with load_lock:
                     pipeline.normalize()
                     pipeline.load().raise_on_failed_jobs()
                     before[run.vendor] = _table_counts(result.warehouse, f"raw_{run.vendor}")
+            # raw pages a killed run left in the landing folder are never read again
+            shutil.rmtree(root / DLT_SUBDIR / LANDING_SUBDIR / run.vendor, ignore_errors=True)
             source = _source(spec, run.settings, run, root, full_refresh, pipeline, http,
                              deletion_window_days, scan_hours)
             say(f"{run.vendor}: extracting from {safe_url(run.settings.base_url)}"
                 + (" (full refresh)" if full_refresh else ""))
             pipeline.extract(source, refresh="drop_sources" if full_refresh else None,
                              loader_file_format="parquet")
+            crash_point("after_extract")
             with load_lock:
                 normalized = pipeline.normalize()
                 pipeline.load().raise_on_failed_jobs()
@@ -394,12 +423,17 @@ def ingest(
     ticker = threading.Thread(target=_tick, args=(runs, say, stop), daemon=True)
     ticker.start()
     try:
-        if parallel and len(runs) > 1:
-            with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="ingest") as pool:
-                list(pool.map(one, runs))
-        else:
-            for run in runs:
-                one(run)
+        # SIGTERM/SIGINT (from the main thread, for every vendor's thread): the first stops new
+        # work, lets running load jobs finish and leaves the package pending for the next run;
+        # a second one stops the process at once (dlt's two-stage handling)
+        with signals.intercepted_signals():
+            if parallel and len(runs) > 1:
+                with ThreadPoolExecutor(max_workers=len(runs),
+                                        thread_name_prefix="ingest") as pool:
+                    list(pool.map(one, runs))
+            else:
+                for run in runs:
+                    one(run)
     finally:
         stop.set()
         ticker.join()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ingestion.pages import Batch, Contract, PageBatch, scan_ids
+from pslake.errors import PslakeError
 
 pytestmark = pytest.mark.unit
 
@@ -146,3 +147,59 @@ def test_records_changed_after_the_run_began_are_deferred_not_loaded(tmp_path):
         out = batch.read()
     assert (out.received, out.n_rows, out.n_quarantined, out.deferred) == (3, 1, 0, 2)
     assert out.rows.to_pylist()[0]["id"] == 1
+
+
+def _read_raw(tmp_path: Path, records: list[bytes], selector: str = "time_entries") -> Batch:
+    """One page made of record texts as given (bytes JSON cannot express included)."""
+    with PageBatch(tmp_path, CONTRACT, selector, max_pages=2) as batch:
+        batch.add(b'{"' + selector.encode() + b'":[' + b",".join(records)
+                  + b'],"links":{"next":null}}')
+        return batch.read()
+
+
+def _raw(i: int) -> bytes:
+    return json.dumps(_entry(i, notes=f"secret note {i}")).encode()
+
+
+@pytest.mark.parametrize(
+    ("element", "reason"),
+    [(b"42", "not a JSON object"), (b'"text"', "not a JSON object"),
+     (b"null", "not a JSON object"), (b"[1, 2]", "not a JSON object")],
+    ids=["number", "string", "null", "list"],
+)
+def test_an_element_that_is_not_an_object_is_quarantined_and_the_others_load(
+        tmp_path, element, reason):
+    out = _read_raw(tmp_path, [_raw(1), element, _raw(3)])
+    assert (out.received, out.n_rows, out.n_quarantined) == (3, 2, 1)
+    assert [r["id"] for r in out.rows.to_pylist()] == [1, 3]
+    assert out.quarantined.to_pylist()[0]["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        # bytes that are not UTF-8, and an escaped half of a surrogate pair
+        (_raw(2).replace(b"secret note 2", b"bad \xff\xfe bytes"),
+         "invalid UTF-8 or a lone surrogate in a string"),
+        (_raw(2).replace(b"secret note 2", b"\\ud800 alone"),
+         "invalid UTF-8 or a lone surrogate in a string"),
+        (_raw(2)[:-1] + b', "hours": "twice"}', "duplicate key 'hours'"),
+        (_raw(2)[:-1] + b', "deep": ' + b'{"a":' * 200 + b"1" + b"}" * 200 + b"}",
+         "nested deeper than 100 levels"),
+    ],
+    ids=["invalid-utf8", "lone-surrogate", "duplicate-key", "deep-nesting"],
+)
+def test_a_record_duckdb_cannot_read_is_quarantined_on_its_own(tmp_path, bad, reason):
+    out = _read_raw(tmp_path, [_raw(1), bad, _raw(3)])
+    assert (out.received, out.n_rows, out.n_quarantined) == (3, 2, 1)
+    held = out.quarantined.to_pylist()[0]
+    assert (held["id"], held["reason"], held["table_name"]) == (2, reason, "time_entries")
+    assert json.loads(held["record"])["id"] == 2  # the record, as near as JSON allows
+
+
+def test_a_page_that_is_no_json_stops_the_run_in_words_without_its_data(tmp_path):
+    with pytest.raises(PslakeError, match=r"^time_entries: a page from the vendor is not valid "
+                       r"JSON \(unexpected character in record 2\); nothing of this run is "
+                       r"loaded, and the next run reads the page again$") as raised:
+        _read_raw(tmp_path, [_raw(1), _raw(2)[:40]])
+    assert "secret note" not in str(raised.value) and "Ada" not in str(raised.value)
