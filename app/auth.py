@@ -15,18 +15,29 @@ Passwords are stored only as salted scrypt hashes (the standard library's, no ex
 and compared in constant time. A user with ``sso = true`` has no password: they sign in with the
 OIDC provider configured in the app's secrets, and their grants are found by the email the
 provider vouches for. Nothing here touches Streamlit, so it is tested as plain Python.
+
+A sign-in is checked again on every rerun (``still_signed_in``): the session ends when the user
+is removed from the file, their password or sign-in method changes, they sign out in any tab
+(``SIGN_OUTS``), or, for single sign-on, the provider's ID token has expired. Streamlit keeps the
+token's claims in a cookie for 30 days and checks ``exp`` only when the provider hands the token
+over, so ``identity_problem`` checks ``exp`` itself.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
+import math
 import os
 import secrets
+import threading
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pslake import settings
 from pslake.errors import PslakeError
@@ -171,3 +182,102 @@ def granted_entity_ids(user: User, entities: list[tuple[str, str]]) -> list[str]
     wanted = {e.casefold() for e in user.entities}
     return [entity_id for entity_id, name in entities
             if entity_id.casefold() in wanted or name.casefold() in wanted]
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A session's sign-in: the user as the users file had them then, and when.
+
+    ``at`` is when the password was checked or, for single sign-on, when the identity provider
+    issued the ID token (its ``iat``): a sign-out ends every session that began before it,
+    including one whose browser still holds the provider's cookie.
+    """
+
+    user: User
+    at: float
+
+
+class SignOuts:
+    """When each user last signed out, in this server process.
+
+    Signing out ends every session of that user, in every tab: Streamlit clears ``st.user`` only
+    in the session that called ``st.logout()``, and a password sign-in lives in one tab's session
+    state, so each session asks here on every rerun (``still_signed_in``).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def sign_out(self, username: str, at: float) -> None:
+        """Record that ``username`` signed out at ``at`` (seconds since the epoch)."""
+        key = username.casefold()
+        with self._lock:
+            self._last[key] = max(at, self._last.get(key, at))
+
+    def ended(self, username: str, signed_in_at: float) -> bool:
+        """True when ``username`` signed out at or after ``signed_in_at``."""
+        with self._lock:
+            last = self._last.get(username.casefold())
+        return last is not None and signed_in_at <= last
+
+
+SIGN_OUTS = SignOuts()
+SIGNED_OUT = "You signed out (in this or another tab): sign in again to see the dashboard."
+
+
+def _seconds(value: object) -> float | None:
+    """A claim holding seconds since the epoch (a JSON number), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def identity_problem(identity: Mapping[str, Any], now: float) -> str | None:
+    """Why the identity the provider vouched for (``st.user``) cannot be used now, or None.
+
+    It must be signed in and carry the ID token's ``iat`` and ``exp`` as numbers, with ``exp``
+    after ``now``: an expired token is refused here, whatever the cookie holding it says.
+    """
+    if identity.get("is_logged_in") is not True:
+        return "You are not signed in."
+    expires, issued = _seconds(identity.get("exp")), _seconds(identity.get("iat"))
+    if expires is None or issued is None:
+        return ("The identity provider's sign-in does not say when it was issued and when it "
+                "expires (the ID token's `iat` and `exp`), so it is not accepted: sign in again.")
+    if expires <= now:
+        when = dt.datetime.fromtimestamp(expires, dt.UTC)
+        return (f"Your single sign-on expired at {when:%Y-%m-%d %H:%M:%S} UTC: sign in again "
+                "to see the dashboard.")
+    return None
+
+
+def still_signed_in(session: SignedIn, users: dict[str, User], identity: Mapping[str, Any] | None,
+                    now: float, sign_outs: SignOuts = SIGN_OUTS) -> tuple[User | None, str]:
+    """The user a session still belongs to (the file's entry now), else None and why not.
+
+    Checked on every rerun. The session ends when the user is no longer in the users file, their
+    password or sign-in method changed, they signed out since (in any tab), or, for single
+    sign-on, ``identity`` (``st.user``; None when no provider is configured) is gone, expired
+    (``identity_problem``) or someone else's. The user returned carries the file's current
+    grants, so a grant taken away applies at the next rerun.
+    """
+    signed = session.user
+    current = users.get(signed.username)
+    if current is None:
+        return None, ("Your account is no longer among the dashboard's users: ask an "
+                      "administrator if you should still have access.")
+    if current.sso != signed.sso or current.password_hash != signed.password_hash:
+        return None, "Your password or sign-in method was changed: sign in again."
+    if sign_outs.ended(signed.username, session.at):
+        return None, SIGNED_OUT
+    if signed.sso:
+        if identity is None:
+            return None, "Single sign-on is no longer configured for this dashboard."
+        problem = identity_problem(identity, now)
+        if problem:
+            return None, problem
+        email = identity.get("email")
+        if not isinstance(email, str) or email.strip().casefold() != signed.username.casefold():
+            return None, "The identity provider now vouches for someone else: sign in again."
+    return current, ""

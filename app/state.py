@@ -2,16 +2,19 @@
 
 ``streamlit_app.py`` signs the user in, opens the published snapshot, draws the filters and puts
 a ``Context`` in the session before it runs the page; pages call ``context()`` and ``query()``
-and draw. The snapshot is opened once per file, read-only (``st.cache_resource``); each query
-takes its own cursor and is cached by its name and arguments (``st.cache_data``), so a new
-snapshot (a new file name) is read fresh without clearing anything. A query the snapshot cannot
-answer (a mart missing, an unreadable file) stops the page with a sentence naming the command
-that fixes it, never a traceback.
+and draw. The snapshot is opened once per file, read-only, with DuckDB's access to other files
+and the network off and its configuration locked (``connect``, ``st.cache_resource``); each
+query takes its own cursor and is cached by its name and arguments (``st.cache_data``), so a new
+snapshot (a new file name) is read fresh without clearing anything. The entities a query is
+limited to come from ``entity_scope``: what the user picked, cut to what the user is granted. A
+query the snapshot cannot answer (a mart missing, an unreadable file) stops the page with a
+sentence naming the command that fixes it, never a traceback.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +57,38 @@ class Context:
         return self.month >= self.latest_month
 
 
+# RELIABILITY.md design decision 7: read-only, no reading or writing other files or the network
+# (read_csv, attach, copy, install), and no statement may change that (set ... is refused).
+SNAPSHOT_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "enable_external_access": False, "lock_configuration": True}
+
+
+def connect(path: str) -> duckdb.DuckDBPyConnection:
+    """A connection to a snapshot as the app opens it (``SNAPSHOT_CONFIG``), read-only.
+
+    DuckDB refuses a second connection to a file with another configuration in the same process,
+    so code that reads a snapshot beside the app (the tests' oracle queries) opens it here too.
+    """
+    return duckdb.connect(path, read_only=True, config=dict(SNAPSHOT_CONFIG))
+
+
 @st.cache_resource(max_entries=4)
 def _connection(path: str) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(path, read_only=True)
+    return connect(path)
+
+
+def entity_scope(picked: Iterable[object], granted: Sequence[str],
+                 sees_every_entity: bool) -> tuple[list[str], bool]:
+    """The legal entities the queries are limited to, and whether they are every entity.
+
+    The entities picked in the filter that are granted (in the grants' order), else every granted
+    one: anything else picked (another entity's id, text a tampered browser sent) is dropped.
+    The second value, which lets a query use the firm's own totals and the exceptions tied to no
+    entity, is true only for a user granted every entity who has all of them picked.
+    """
+    wanted = {p for p in picked if isinstance(p, str)}
+    chosen = [e for e in granted if e in wanted] or list(granted)
+    return chosen, sees_every_entity and set(chosen) == set(granted)
 
 
 @st.cache_data(ttl="5m", max_entries=256, show_spinner=False)

@@ -2,13 +2,16 @@
 
 Run with ``pslake app``. Reads the published snapshot of the marts (``pslake.snapshot``), never
 the warehouse, so it keeps serving while a pipeline run writes. Nothing is read before the user
-signs in; every query is limited to the legal entities granted to the user (``app.auth``).
+signs in, and the sign-in is checked again on every rerun (``app.auth.still_signed_in``: removed
+from the users file, signed out in another tab, single sign-on expired); every query is limited
+to the legal entities granted to the user (``app.state.entity_scope``).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -19,7 +22,9 @@ from pslake.errors import PslakeError
 PAGES = Path(__file__).parent / "app_pages"
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 30
-USER_KEY = "auth_user"
+SESSION_KEY = "auth_session"
+NOTICE_KEY = "auth_notice"
+LOCKOUT_KEYS = ("auth_failures", "auth_locked_until")
 
 
 def _identity_provider_configured() -> bool:
@@ -29,12 +34,36 @@ def _identity_provider_configured() -> bool:
         return False
 
 
+def _identity() -> dict[str, Any] | None:
+    """What the identity provider vouched for (``st.user``); None when none is configured."""
+    if not _identity_provider_configured():
+        return None
+    return dict(st.user.to_dict())
+
+
+def _end_session(reason: str) -> None:
+    """Forget the sign-in and everything the session chose (the lockout is kept)."""
+    kept = {k: st.session_state[k] for k in LOCKOUT_KEYS if k in st.session_state}
+    st.session_state.clear()
+    st.session_state.update(kept)
+    st.session_state[NOTICE_KEY] = reason
+
+
 def _single_sign_on(users: dict[str, auth.User]) -> auth.User | None:
     """The user the identity provider signed in, if one is granted; else a sign-in button."""
-    if not st.user.is_logged_in:
+    identity = _identity() or {}
+    if identity.get("is_logged_in") is not True:
         st.button("Sign in with single sign-on", key="auth_sso", on_click=st.login)
         return None
-    email = st.user.get("email")
+    email = identity.get("email")
+    problem = auth.identity_problem(identity, time.time())
+    if problem is None and auth.SIGN_OUTS.ended(str(email), float(identity["iat"])):
+        problem = auth.SIGNED_OUT  # this browser's cookie is from before the sign-out
+    if problem is not None:
+        if problem != st.session_state.get(NOTICE_KEY):  # not said already, just above
+            st.warning(problem)
+        st.button("Sign in again with single sign-on", key="auth_sso", on_click=st.login)
+        return None
     user = auth.user_for_identity(users, str(email) if email else None)
     if user is None:
         st.error(f"You are signed in as {email or 'someone without an email'}, but no legal "
@@ -42,20 +71,29 @@ def _single_sign_on(users: dict[str, auth.User]) -> auth.User | None:
                  "EMAIL --sso --entity ...`.")
         st.button("Sign out", key="auth_sso_sign_out", on_click=st.logout)
         return None
-    st.session_state[USER_KEY] = user
+    st.session_state[SESSION_KEY] = auth.SignedIn(user, at=float(identity["iat"]))
+    st.session_state.pop(NOTICE_KEY, None)
     return user
 
 
 def _sign_in() -> auth.User | None:
-    user: auth.User | None = st.session_state.get(USER_KEY)
-    if user is not None:
-        return user
-    st.title("pslake")
     try:
         users = auth.load_users()
     except PslakeError as exc:
+        st.title("pslake")
         st.error(str(exc))
         return None
+    session: auth.SignedIn | None = st.session_state.get(SESSION_KEY)
+    if session is not None:
+        identity = _identity() if session.user.sso else None
+        user, reason = auth.still_signed_in(session, users, identity, time.time())
+        if user is not None:
+            return user
+        _end_session(reason)
+    st.title("pslake")
+    notice = st.session_state.get(NOTICE_KEY)
+    if notice:
+        st.warning(notice)
     if not users:
         st.error(f"No dashboard users are configured ({auth.users_file()}). Add one with "
                  "`pslake app user add NAME --entity \"*\"`, or run `make demo`.")
@@ -83,8 +121,9 @@ def _sign_in() -> auth.User | None:
             st.session_state["auth_failures"] = 0
         st.error("Unknown user name or wrong password.")
         return None
-    st.session_state[USER_KEY] = user
+    st.session_state[SESSION_KEY] = auth.SignedIn(user, at=time.time())
     st.session_state.pop("auth_password", None)
+    st.session_state.pop(NOTICE_KEY, None)
     st.rerun()
     return user
 
@@ -115,15 +154,15 @@ def _filters(user: auth.User, current: snapshot.Snapshot) -> state.Context | Non
         currency = st.radio("Money in", [state.REPORTING, state.ENTITY], key="filter_currency",
                             horizontal=True)
         if st.button("Sign out", key="auth_sign_out"):
+            auth.SIGN_OUTS.sign_out(user.username, time.time())  # every tab of this user
             st.session_state.clear()
             if user.sso:
                 st.logout()
             st.rerun()
-    chosen = [e for e in picked if e in granted] or granted
+    chosen, every_entity = state.entity_scope(picked, granted, user.sees_every_entity)
     return state.Context(
         user=user, snapshot_path=path, published_at=current.published_at, month=month,
-        latest_month=max(months), entity_ids=chosen,
-        every_entity=user.sees_every_entity and set(chosen) == set(granted),
+        latest_month=max(months), entity_ids=chosen, every_entity=every_entity,
         practices=list(practice_names), currency=currency,
         reporting_currency=state.query_on(path, "reporting_currency"))
 

@@ -1,12 +1,17 @@
 """The dashboard's fixtures: the small firm's marts published as a snapshot in a data folder of
 the test run, with two users (one who sees every entity, one granted the UK entity only); a
 snapshot derived from it by SQL (a mart missing, rows removed); one whose reverse sync ran
-against the sandbox CRM; and the bytes each download button serves."""
+against the sandbox CRM; the bytes each download button serves; and for the battery's tests 24
+and 25, a tampered browser (``send_raw``), a single sign-on identity as ``st.user`` holds it
+(``identity``, ``sso_app``) and what of the firm's data a run shows (``data_shown``)."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +25,10 @@ import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
+from streamlit.testing.v1.element_tree import Block, Widget
 
 from app.auth import save_user
+from app.state import connect
 from pslake import transform
 from pslake.snapshot import publish
 from reverse_sync.policy import Policy
@@ -47,8 +54,12 @@ class Dashboard:
 
     def query(self, sql: str, params: list[object] | dict[str, object] | None = None
               ) -> list[tuple[Any, ...]]:
-        """Rows of a query on the published snapshot (read-only)."""
-        with duckdb.connect(str(self.snapshot), read_only=True) as con:
+        """Rows of a query on the published snapshot, opened as the app opens it (read-only).
+
+        The app's configuration, since DuckDB refuses a second connection to a file with
+        another one while the app's cached connection is open.
+        """
+        with connect(str(self.snapshot)) as con:
             return con.execute(sql, params or []).fetchall()
 
 
@@ -200,3 +211,91 @@ def signed_in(user: str, password: str | None = None) -> AppTest:
     at.text_input(key="auth_password").input(password or USERS[user][0])
     at.button[0].click().run()
     return at
+
+
+def send_raw(at: AppTest, values: dict[str, str | list[str]]) -> AppTest:
+    """Rerun as a tampered browser would: each widget key of ``values`` reports its value verbatim.
+
+    A browser reports a select widget's choice as the text of an option; a hostile one can send
+    any text instead (another entity's name or id, an injection). This sends the widget states
+    AppTest would send, with those replaced, for the page last switched to.
+    """
+    ids = {n.key: n.id for n in at._tree if isinstance(n, Widget) and n.key in values}
+    assert set(ids) == set(values), f"no widget {set(values) - set(ids)} on the page"
+    states = at._tree.get_widget_states()
+    by_id = {state.id: state for state in states.widgets}
+    for key, widget_id in ids.items():
+        state = by_id.get(widget_id) or states.widgets.add(id=widget_id)
+        value = values[key]
+        if isinstance(value, list):
+            state.string_array_value.data[:] = value
+        else:
+            state.string_value = value
+    return at._run(states)
+
+
+# Streamlit's [auth] section; its values are not used by AppTest, which takes the identity from
+# ``AppTest.user`` (what ``st.user`` returns), but its presence turns single sign-on on.
+SSO_SECRETS = {"auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+                        "cookie_secret": "not-a-secret", "client_id": "pslake",
+                        "client_secret": "not-a-secret",
+                        "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}}
+
+
+def identity(email: str, issued: float | None = None, lifetime: float = 300,
+             **claims: Any) -> dict[str, Any]:
+    """What ``st.user`` holds after the provider signed ``email`` in: the ID token's claims."""
+    issued = time.time() if issued is None else issued
+    return {"is_logged_in": True, "email": email, "iat": int(issued),
+            "exp": int(issued + lifetime), "iss": "http://127.0.0.1:1", "sub": email,
+            **claims}
+
+
+def sso_app(user: dict[str, Any]) -> AppTest:
+    """The app with single sign-on configured and ``user`` as what the provider vouched for."""
+    at = AppTest.from_file(str(ENTRYPOINT), default_timeout=60)
+    at.secrets = copy.deepcopy(SSO_SECRETS)
+    at.user = user
+    return at
+
+
+# what counts as data on a page: any table, tile, chart or download, and the filters (they list
+# the user's legal entities)
+DATA_ELEMENTS = {"dataframe", "table", "metric", "download_button", "vega_lite_chart",
+                 "plotly_chart", "json", "arrow_data_frame", "arrow_table",
+                 "arrow_vega_lite_chart"}
+
+
+def elements(at: AppTest) -> list[Any]:
+    """Every element of the latest run, main area and sidebar."""
+    return [node for node in at._tree if not isinstance(node, Block)]
+
+
+def text_of(node: Any) -> str:
+    """The words an element shows: its value (when text), label and body."""
+    parts = []
+    with contextlib.suppress(Exception):  # some elements have no value to read
+        value = node.value
+        if isinstance(value, str):
+            parts.append(value)
+    for name in ("label", "body", "help", "placeholder"):
+        part = getattr(node.proto, name, "")
+        if isinstance(part, str) and part:
+            parts.append(part)
+    return " ".join(parts)
+
+
+def data_shown(at: AppTest, names: list[str]) -> list[str]:
+    """What of the firm's data the latest run shows: its data elements, the filters, and any
+    text naming a legal entity in ``names`` (empty when nothing is shown)."""
+    shown = []
+    for node in elements(at):
+        kind = getattr(node, "type", type(node).__name__)
+        if kind in DATA_ELEMENTS:
+            shown.append(kind)
+        elif isinstance(node, Widget) and (node.key or "").startswith("filter_"):
+            shown.append(f"filter {node.key}")
+        else:
+            text = text_of(node)
+            shown += [f"{kind} naming {name}" for name in names if name in text]
+    return shown

@@ -15,7 +15,8 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import queries
+from app import queries, state
+from app.state import connect
 from tests.app.conftest import ENTRYPOINT, USERS, Dashboard
 
 APP = Path(queries.__file__).parent
@@ -105,7 +106,7 @@ def test_pages_and_the_router_hold_no_sql() -> None:
 
 @pytest.fixture
 def cursor(dashboard: Dashboard) -> Iterator[duckdb.DuckDBPyConnection]:
-    with duckdb.connect(str(dashboard.snapshot), read_only=True) as con:
+    with connect(str(dashboard.snapshot)) as con:
         yield con.cursor()
 
 
@@ -171,3 +172,39 @@ def test_repeated_wrong_passwords_lock_the_sign_in_form(
         assert not at.metric
         errors = [e.value for e in at.error]
         assert len(errors) == 1 and errors[0].startswith("Too many failed sign-ins: wait ")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("statement", "refused"),
+    [
+        ("select * from read_csv('{outside}')", duckdb.PermissionException),   # read a file
+        ("select * from read_text('/etc/passwd')", duckdb.PermissionException),
+        ("select * from '{outside}'", duckdb.PermissionException),             # replacement scan
+        ("attach '{outside_db}' as other", duckdb.PermissionException),        # another database
+        ("copy (select 1) to '{written}'", duckdb.PermissionException),        # write a file
+        ("install httpfs", duckdb.PermissionException),                        # an extension
+        ("set enable_external_access = true", duckdb.InvalidInputException),   # turn it back on
+        ("create table marts.x as select 1 as a", duckdb.InvalidInputException),  # write
+    ],
+    ids=["read_csv", "read_text", "replacement-scan", "attach", "copy-to", "install",
+         "set", "create"],
+)
+def test_the_apps_connection_reads_only_the_snapshot(
+        dashboard: Dashboard, tmp_path: Path, statement: str, refused: type[Exception]) -> None:
+    """RELIABILITY.md design decision 7: read-only, external access off (and locked)."""
+    outside = tmp_path / "outside.csv"
+    outside.write_text("secret\nvalue\n")
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).close()
+    sql = statement.format(outside=outside, outside_db=other, written=tmp_path / "out.csv")
+    con = state._connection(str(dashboard.snapshot))  # the app's own, cached connection
+    cursor = con.cursor()
+    try:
+        assert cursor.execute(
+            "select current_setting('enable_external_access')").fetchall() == [(False,)]
+        with pytest.raises(refused):
+            cursor.execute(sql)
+    finally:
+        cursor.close()
+    assert not (tmp_path / "out.csv").exists()

@@ -39,6 +39,9 @@ class Provider:
                                                                    parameters={"kid": "k1"}))
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     sign_ins: int = 0
+    # seconds the ID token is valid for; negative: already expired when handed over (Streamlit's
+    # OIDC client accepts up to two minutes past exp, so only the app's own check refuses it)
+    lifetime: int = 300
 
     def app(self) -> Starlette:
         """The provider's HTTP endpoints."""
@@ -84,7 +87,7 @@ class Provider:
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         now = int(time.time())
         claims = {"iss": self.url, "sub": "person-1", "aud": self.client_id, "iat": now,
-                  "exp": now + 300, "nonce": grant["nonce"], "email": self.email,
+                  "exp": now + self.lifetime, "nonce": grant["nonce"], "email": self.email,
                   "email_verified": True, "name": self.name}
         id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
         self.sign_ins += 1

@@ -2,7 +2,10 @@
 the running app (`pslake app`), signs in, visits every page and saves a screenshot of each
 (benchmarks/results/screenshots/). A user granted one entity never sees another's numbers: not
 in the text, the tiles as drawn, nor the table cells (read from the grid's accessible copy, every
-tab opened), while the same reading of the CEO's pages does find them."""
+tab opened), while the same reading of the CEO's pages does find them. Single sign-on runs against
+a small OIDC provider on localhost (`oidc_provider.py`): a granted user signs in; an ID token that
+has already expired is refused by the app's own `exp` check; signing out in one tab ends the
+session in another (with single sign-on and with a password) at its next click."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from app.state import compact_money
 from tests.app.conftest import UK, USERS, Dashboard, make_dashboard
 from tests.browser.oidc_provider import Provider, serving
 from tests.conftest import BuiltFirm
+from tests.reliability import record
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -225,14 +229,12 @@ def test_a_user_granted_one_entity_never_sees_anothers_numbers(
     assert uk.numbers & other_revenues == set()
 
 
-def test_single_sign_on_through_the_identity_provider_grants_the_users_entities(
-        small_warehouse: BuiltFirm, browser: object, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _with_single_sign_on(built: BuiltFirm, tmp_path: Path, provider: Provider) -> Iterator[str]:
+    """`pslake app` with single sign-on through ``provider`` (served here) for a UK user."""
     data_dir = tmp_path / "data"
-    make_dashboard(small_warehouse, data_dir)
-    email = "uk.lead@northwind.example"
-    save_user(data_dir / "app" / "users.toml", email, None, [UK])
-    provider = Provider(client_id="pslake-dashboard", client_secret=secrets.token_urlsafe(16),
-                        email=email, name="UK Lead")
+    make_dashboard(built, data_dir)
+    save_user(data_dir / "app" / "users.toml", provider.email, None, [UK])
     app_port = _free_port()
     with serving(provider, _free_port()):
         (data_dir / "app" / "secrets.toml").write_text(
@@ -243,14 +245,83 @@ def test_single_sign_on_through_the_identity_provider_grants_the_users_entities(
             f'client_secret = "{provider.client_secret}"\n'
             f'server_metadata_url = "{provider.url}/.well-known/openid-configuration"\n')
         with _app(data_dir, app_port) as url:
-            page = browser.new_page()  # type: ignore[attr-defined]
-            page.set_default_timeout(30_000)
-            page.goto(url)
-            page.get_by_role("button", name="Sign in with single sign-on").click()
-            page.get_by_text("Revenue recognised").wait_for()
-            text = page.inner_text("body")
-            page.screenshot(path=str(SCREENSHOTS / "sso-overview.png"), full_page=True)
-            page.close()
+            yield url
+
+
+def _provider() -> Provider:
+    return Provider(client_id="pslake-dashboard", client_secret=secrets.token_urlsafe(16),
+                    email="uk.lead@northwind.example", name="UK Lead")
+
+
+def test_single_sign_on_through_the_identity_provider_grants_the_users_entities(
+        small_warehouse: BuiltFirm, browser: object, tmp_path: Path) -> None:
+    provider = _provider()
+    with _with_single_sign_on(small_warehouse, tmp_path, provider) as url:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        page.set_default_timeout(30_000)
+        page.goto(url)
+        page.get_by_role("button", name="Sign in with single sign-on").click()
+        page.get_by_text("Revenue recognised").wait_for()
+        text = page.inner_text("body")
+        page.screenshot(path=str(SCREENSHOTS / "sso-overview.png"), full_page=True)
+        page.close()
     assert provider.sign_ins == 1
     assert "Signed in as" in text and UK in text
     assert "Northwind Advisory US" not in text
+
+
+def test_an_expired_id_token_is_refused_and_signing_out_ends_every_tab(
+        small_warehouse: BuiltFirm, browser: object, tmp_path: Path) -> None:
+    """Battery test 25 in a real browser: the provider hands over an ID token that expired a
+    minute ago (Streamlit's client accepts it: two minutes' leeway), and the app refuses it by
+    its own `exp` check; a fresh token signs in; then a second tab of the same browser (the same
+    cookie) is signed in too, and signing out in the first ends the second at its next click."""
+    provider = _provider()
+    provider.lifetime = -60
+    with _with_single_sign_on(small_warehouse, tmp_path, provider) as url:
+        context = browser.new_context()  # type: ignore[attr-defined]
+        context.set_default_timeout(30_000)
+        first = context.new_page()
+        first.goto(url)
+        first.get_by_role("button", name="Sign in with single sign-on").click()
+        first.get_by_text("Your single sign-on expired at").wait_for()
+        refused = first.inner_text("body")
+        first.screenshot(path=str(SCREENSHOTS / "sso-expired.png"), full_page=True)
+        assert provider.sign_ins == 1
+
+        provider.lifetime = 300
+        first.get_by_role("button", name="Sign in again with single sign-on").click()
+        first.get_by_text("Revenue recognised").wait_for()
+        second = context.new_page()
+        second.goto(url)  # the same browser: signed in by the cookie
+        second.get_by_text("Revenue recognised").wait_for()
+        assert UK in second.inner_text("body")
+
+        first.get_by_role("button", name="Sign out").click()
+        first.get_by_role("button", name="Sign in with single sign-on").wait_for()
+        second.get_by_role("link", name="Margin", exact=True).click()
+        second.get_by_text("You signed out").wait_for()
+        after = second.inner_text("body")
+        second.screenshot(path=str(SCREENSHOTS / "sso-signed-out-elsewhere.png"),
+                          full_page=True)
+        context.close()
+    leaks = ["Revenue recognised" in text or UK in text for text in (refused, after)]
+    record("auth_required_and_expiry", layer="browser", injected=2,
+           survived=leaks.count(False), pages_checked=2, unauthorized_renders=sum(leaks),
+           leaked=sum(leaks), cases=2)
+    assert provider.sign_ins == 2
+    assert leaks == [False, False], (refused[:500], after[:500])
+
+
+def test_signing_out_in_one_tab_ends_the_password_session_in_another(
+        served: str, browser: object) -> None:
+    first = _sign_in(browser, served, "uk_lead")
+    second = _sign_in(browser, served, "uk_lead")
+    first.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+    first.get_by_role("button", name="Sign in").wait_for()  # type: ignore[attr-defined]
+    second.get_by_role("link", name="Margin", exact=True).click()  # type: ignore[attr-defined]
+    second.get_by_text("You signed out").wait_for()  # type: ignore[attr-defined]
+    text = str(second.inner_text("body"))  # type: ignore[attr-defined]
+    first.close()  # type: ignore[attr-defined]
+    second.close()  # type: ignore[attr-defined]
+    assert "Revenue recognised" not in text and UK not in text
