@@ -12,6 +12,9 @@ BROWSER := $(VENV)/.chromium
 POSTGRES := $(VENV)/.postgresql
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# two workers: much of the suite waits on servers, subprocesses and backoffs, not on the cores;
+# a file's tests stay on one worker (module fixtures), firms shared across workers are built once
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup demo test bench lint soak lock clean
 
@@ -51,7 +54,7 @@ demo: setup
 	$(BIN)/pslake demo --size $(SIZE)
 
 test: setup $(BROWSER) $(POSTGRES)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 soak: setup
 	$(BIN)/pytest -m soak $(PYTEST_ARGS)
