@@ -31,7 +31,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +187,40 @@ def open_warehouse(warehouse: Path) -> duckdb.DuckDBPyConnection:
             + (f" (pid {holder.group(1)})" if holder else "")
             + "; wait for it to finish (a running `pslake ingest`, `transform` or a SQL client)"
         ) from None
+
+
+def drop_replayed_rows(warehouse: Path, dataset: str, load_ids: Sequence[str]) -> int:
+    """Remove the second copy of rows a resumed load package wrote twice; returns how many.
+
+    dlt marks a load job done only after its rows are in, so a process killed between the two
+    leaves the job to be run again by the next run: a table that is not merged on a key (the
+    first, replacing load of a big table; the quarantine) then holds those rows twice, with the
+    same load id and the same content. Exactly such copies are removed; rows of other loads are
+    not touched.
+    """
+    if not load_ids or not warehouse.exists():
+        return 0
+    removed = 0
+    con = open_warehouse(warehouse)
+    try:
+        tables: dict[str, list[str]] = {}
+        for table, column in con.execute(
+                "select table_name, column_name from information_schema.columns "
+                "where table_schema = ? and table_name not like '\\_dlt%' escape '\\' "
+                "order by table_name, ordinal_position", [dataset]).fetchall():
+            tables.setdefault(table, []).append(column)
+        for table, columns in tables.items():
+            if "_dlt_load_id" not in columns:
+                continue
+            every = ", ".join(f'"{c}"' for c in columns)
+            removed += con.execute(
+                f'delete from "{dataset}"."{table}" where rowid in (select rowid from ('
+                f"select rowid, row_number() over (partition by {every} order by rowid) as copy "
+                f'from "{dataset}"."{table}" where list_contains(?, _dlt_load_id)) '
+                "where copy > 1)", [list(load_ids)]).fetchall()[0][0]
+    finally:
+        con.close()
+    return removed
 
 
 def _table_counts(warehouse: Path, dataset: str) -> dict[str, int]:
@@ -391,7 +425,14 @@ def ingest(
                 say(f"{run.vendor}: finishing the load a previous run left pending")
                 with load_lock:
                     pipeline.normalize()
+                    resumed = pipeline.list_normalized_load_packages()
                     pipeline.load().raise_on_failed_jobs()
+                    replayed = drop_replayed_rows(result.warehouse, f"raw_{run.vendor}",
+                                                  resumed)
+                    if replayed:
+                        run.tally.notes.append(
+                            f"{replayed:,} row(s) a killed load had written before it was "
+                            "stopped were written again on resuming it: removed")
                     before[run.vendor] = _table_counts(result.warehouse, f"raw_{run.vendor}")
             # raw pages a killed run left in the landing folder are never read again
             shutil.rmtree(root / DLT_SUBDIR / LANDING_SUBDIR / run.vendor, ignore_errors=True)

@@ -22,6 +22,7 @@ import duckdb
 import pytest
 import streamlit as st
 
+from app.state import connect
 from pslake import snapshot
 from sandbox import store
 from tests.app.conftest import signed_in
@@ -99,7 +100,7 @@ def test_the_dashboard_headline_numbers_equal_the_marts(
     month = at.selectbox(key="filter_month").value
     published = snapshot.current(data_dir)
     assert published is not None
-    with duckdb.connect(str(published.path), read_only=True) as con:
+    with connect(str(published.path)) as con:  # as the app opens it (one config per file)
         revenue, wip, ar, exceptions = con.execute(
             "select recognised_revenue_reporting, wip_amount_reporting, ar_balance_reporting, "
             "open_exception_count from marts.mart_exec_kpis_monthly "

@@ -276,3 +276,28 @@ def test_raw_pages_a_killed_run_left_in_the_landing_folder_are_removed(served_fi
     (stale / "0000000.json").write_bytes(b'{"time_entries": []}')
     _run(small_firm)
     assert not stale.exists()
+
+
+@pytest.mark.unit
+def test_rows_a_resumed_load_wrote_twice_lose_their_second_copy_and_nothing_else(tmp_path):
+    from ingestion.pipeline import drop_replayed_rows
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema raw_x")
+        con.execute("create table raw_x.expenses (id bigint, amount decimal(12, 2), "
+                    "_dlt_load_id varchar)")
+        con.execute("insert into raw_x.expenses values "
+                    "(1, 10, 'resumed'), (1, 10, 'resumed'), (2, 20, 'resumed'), "
+                    "(2, 20, 'resumed'), (2, 20, 'resumed'), (3, 30, 'resumed'), "
+                    "(4, 40, 'earlier'), (4, 40, 'earlier'), (5, 50, 'resumed'), "
+                    "(5, 51, 'resumed')")  # same key, other content: a real second version
+        con.execute("create table raw_x._dlt_loads (load_id varchar, status int)")
+    assert drop_replayed_rows(warehouse, "raw_x", ["resumed"]) == 3
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("select id, amount, _dlt_load_id from raw_x.expenses "
+                           "order by 1, 2, 3").fetchall()
+    assert [(i, int(a), load) for i, a, load in rows] == [
+        (1, 10, "resumed"), (2, 20, "resumed"), (3, 30, "resumed"), (4, 40, "earlier"),
+        (4, 40, "earlier"), (5, 50, "resumed"), (5, 51, "resumed")]
+    assert drop_replayed_rows(warehouse, "raw_x", []) == 0

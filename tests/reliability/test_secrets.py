@@ -34,6 +34,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.auth import save_user
+from app.state import connect
 from sandbox.server.app import SandboxThread
 from tests.conftest import BuiltFirm
 from tests.reliability import record
@@ -162,8 +163,10 @@ def test_no_secret_or_pii_appears_in_any_output_artifact_table_or_page(
         hits += [f"{relative}: {s[:12]}…" for s in secrets if s.encode() in content]
         if relative.startswith(("logs/", "dbt/", "reverse_sync/")):
             hits += [f"{relative} (PII): {e}" for e in emails if e.encode() in content]
-    for database in [data_dir / "warehouse.duckdb", *(data_dir / "snapshots").glob("*.duckdb")]:
-        with duckdb.connect(str(database), read_only=True) as con:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        hits += [f"warehouse.duckdb {hit}" for hit in _text_hits(con, secrets)]
+    for database in (data_dir / "snapshots").glob("*.duckdb"):
+        with connect(str(database)) as con:  # as the app opens it (one config per file)
             hits += [f"{database.name} {hit}" for hit in _text_hits(con, secrets)]
     assert "scrypt" in users.read_text()  # the password is kept as a hash only
     record("secrets_and_pii_never_leak", injected=len(secrets) + len(emails),
