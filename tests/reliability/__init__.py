@@ -23,6 +23,9 @@ DEFAULT_LOG = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "
 # one id per test session, so the summary counts this run's lines only (set in the parent
 # process and inherited by xdist workers and subprocesses)
 RUN_ENV = "PSLAKE_RELIABILITY_RUN"
+# the tests whose injections are process kills (SIGKILL / SIGTERM)
+KILL_TESTS = ("ingest_kill_anywhere_resume", "ingest_workdir_loss", "ingest_sigterm_drain",
+              "sync_kill_anywhere_no_double_write", "scheduler_single_flight")
 COUNTS = ("injected", "survived", "bad_inputs", "quarantined", "lost", "duplicates",
           "leaked", "extra_calls")
 
@@ -95,11 +98,15 @@ def _count(value: Any) -> int:
 def summary(items: Iterable[dict[str, Any]]) -> list[str]:
     """The one-screen summary: a line per test, then the totals and the headline figures."""
     by_test: dict[str, dict[str, int]] = {}
+    reasons: dict[str, int] = {}
     for item in items:
         totals = by_test.setdefault(str(item.get("test")), dict.fromkeys(("runs", *COUNTS), 0))
         totals["runs"] += 1
         for name in COUNTS:
             totals[name] += _count(item.get(name))
+        if isinstance(item.get("quarantined"), dict):
+            for reason, count in item["quarantined"].items():
+                reasons[reason] = reasons.get(reason, 0) + _count(count)
     if not by_test:
         return []
     widths = {"runs": 5, "injected": 9, "survived": 9, "bad_inputs": 7, "quarantined": 8,
@@ -118,6 +125,13 @@ def summary(items: Iterable[dict[str, Any]]) -> list[str]:
         for name in grand:
             grand[name] += figures[name]
     out.append(row("all", grand))
+    kills = [figures for test, figures in by_test.items() if test in KILL_TESTS]
+    out.append(f"kills survived {sum(k['survived'] for k in kills):,} of "
+               f"{sum(k['injected'] for k in kills):,}; quarantined by reason: "
+               + (", ".join(f"{reason} {count:,}" for reason, count in
+                            sorted(reasons.items(), key=lambda r: -r[1])[:4])
+                  + (f" and {len(reasons) - 4} more" if len(reasons) > 4 else "")
+                  if reasons else "none recorded"))
     out.append(f"injected (faults, kills, discrepancies) {grand['injected']:,}, came through "
                f"{grand['survived']:,}; "
                f"bad inputs tried {grand['bad_inputs']:,}, quarantined "
