@@ -8,6 +8,7 @@ snapshot the transform benchmark published (``--work``/ingest-<size>/snapshots).
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import time
@@ -25,6 +26,12 @@ def pages(ctx: Context) -> list[Figure]:
     """Median and p95 of cold renders of each page."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
+
+    # AppTest runs the app without Streamlit's server: its warning about that, once per
+    # render, would bury the report
+    for name in ("streamlit.runtime.caching.cache_data_api",
+                 "streamlit.runtime.scriptrunner_utils.script_run_context"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
     from app.auth import save_user
     from pslake import snapshot
