@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import time
 import urllib.error
@@ -109,10 +110,17 @@ def demo(
         say(f"demo: ready in {time.monotonic() - clock.started:.1f} s")
         if wait:
             say("demo: the dashboard and the sandbox run until Ctrl-C")
+            # SIGTERM (a supervisor, `kill`) stops the demo as Ctrl-C does, so the dashboard it
+            # started in a session of its own is stopped too
+            signal.signal(signal.SIGTERM, _interrupt)
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(3600)
             say("demo: stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _pipeline(clock: _Clock, data_dir: Path, as_of: dt.date) -> None:
