@@ -1,7 +1,8 @@
 """A vendor's call budget on the client side: calls per sliding window and calls at once.
 
 Shared by ingestion (every page request) and the reverse sync (every read and write), so both
-stay under the documented limit instead of relying on the vendor's 429s.
+stay under the documented limit instead of relying on the vendor's 429s: a call is counted the
+way the vendor counts it, whatever the network does to it on the way.
 """
 
 from __future__ import annotations
@@ -31,12 +32,21 @@ class RateLimit:
 
 
 class RateLimiter:
-    """A sliding-window call budget plus a concurrency cap, shared by a vendor's threads."""
+    """A sliding-window call budget plus a concurrency cap, shared by a vendor's threads.
+
+    A call holds its place in the window from when it is sent until one window after it was
+    answered. The vendor counts a call when it arrives, which is somewhere between the two, so
+    however long calls take on the way, no window the vendor counts holds more than ``calls``
+    of them (counting from the send alone let a delayed call land in the next call's window).
+    Every :meth:`acquire` must be followed by one :meth:`release`, when the call is over
+    (answered, failed or timed out).
+    """
 
     def __init__(self, limit: RateLimit) -> None:
         self.limit = limit
-        self._lock = threading.Lock()
-        self._sent: deque[float] = deque()
+        self._changed = threading.Condition()
+        self._answered: deque[float] = deque()  # when each call of the last window was over
+        self._in_flight = 0  # calls sent and not yet over: they count until a window after
         self._slots = threading.BoundedSemaphore(limit.concurrent) if limit.concurrent else None
         self.waited_s = 0.0
 
@@ -44,22 +54,39 @@ class RateLimiter:
         """Wait for a concurrency slot and a place in the window."""
         if self._slots is not None:
             self._slots.acquire()
+        try:
+            self._take_place()
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
+
+    def _take_place(self) -> None:
         calls = self.limit.calls
         if not calls:
             return
-        while True:
-            with self._lock:
+        started = time.monotonic()
+        with self._changed:
+            while True:
                 now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.limit.window_s:
-                    self._sent.popleft()
-                if len(self._sent) < calls:
-                    self._sent.append(now)
+                while self._answered and now - self._answered[0] >= self.limit.window_s:
+                    self._answered.popleft()
+                if self._in_flight + len(self._answered) < calls:
+                    self._in_flight += 1
+                    self.waited_s += now - started
                     return
-                pause = self.limit.window_s - (now - self._sent[0])
-                self.waited_s += pause
-            time.sleep(pause)
+                # the oldest answered call leaves the window then; a call in flight may end
+                # sooner (and start its own window), which wakes this wait early
+                pause = (self.limit.window_s - (now - self._answered[0])
+                         if self._answered else None)
+                self._changed.wait(pause)
 
     def release(self) -> None:
-        """Give the concurrency slot back."""
+        """The call is over: its window starts now, and its concurrency slot is given back."""
+        if self.limit.calls:
+            with self._changed:
+                self._in_flight = max(0, self._in_flight - 1)
+                self._answered.append(time.monotonic())
+                self._changed.notify_all()
         if self._slots is not None:
             self._slots.release()

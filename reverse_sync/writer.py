@@ -14,7 +14,8 @@ read back before it is sent again, or a retry could write twice. Per call:
 - 401 / 403: a configuration problem; the run stops with a message naming the setting.
 
 Every call carries ``X-Correlation-Id`` (the journal's batch id), stays within the account's
-rate limit as the CRM counts it (:class:`CallWindow`) and times out after ``timeout_s``.
+rate limit as the CRM counts it (:class:`pslake.ratelimit.RateLimiter`: a call counts until a
+window after its answer) and times out after ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -32,6 +33,7 @@ import orjson
 import requests
 
 from pslake.errors import PslakeError
+from pslake.ratelimit import RateLimit, RateLimiter
 from reverse_sync.model import CrmObject, ValueKind, same
 
 log = logging.getLogger(__name__)
@@ -101,37 +103,6 @@ class WriteInput:
     kinds: Mapping[str, ValueKind]
 
 
-class CallWindow:
-    """The account's call budget (``calls`` per ``window_s``), kept as the CRM counts it.
-
-    The CRM counts a call when it arrives, somewhere between when it was sent and when its
-    answer came back; two calls can arrive closer together than they left. So each call is
-    entered at its answer (the latest it can have arrived), and a call waits until the answer
-    of the call ``calls`` back is a window old: however the calls are delayed on the way, no
-    window the CRM counts holds more than ``calls`` of them. For one caller at a time (the
-    writer makes one call at a time).
-    """
-
-    def __init__(self, calls: int, window_s: float) -> None:
-        self.calls = calls
-        self.window_s = window_s
-        self._answered: deque[float] = deque(maxlen=calls)
-        self.waited_s = 0.0
-
-    def acquire(self) -> None:
-        """Wait until one more call fits the window."""
-        if len(self._answered) < self.calls:
-            return
-        pause = self._answered[0] + self.window_s - time.monotonic()
-        if pause > 0:
-            self.waited_s += pause
-            time.sleep(pause)
-
-    def answered(self) -> None:
-        """The call is over (answered, failed or timed out)."""
-        self._answered.append(time.monotonic())
-
-
 class HubSpotWriter:
     """Batch reads and writes against one HubSpot account (or the sandbox)."""
 
@@ -140,7 +111,7 @@ class HubSpotWriter:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_call_attempts = max_call_attempts
-        self.limiter = CallWindow(calls_per_window, window_s * WINDOW_MARGIN)
+        self.limiter = RateLimiter(RateLimit(calls_per_window, window_s * WINDOW_MARGIN))
         self.stats = CallStats()
         self.session = requests.Session()
         self.session.headers.update({
@@ -171,7 +142,7 @@ class HubSpotWriter:
             return self.session.post(f"{self.base_url}{path}", data=orjson.dumps(body),
                                      headers=headers, timeout=self.timeout_s)
         finally:
-            self.limiter.answered()
+            self.limiter.release()
 
     def _wait(self, response: requests.Response | None, attempt: int, cause: str) -> None:
         """Sleep before another try: ``Retry-After`` when given, else exponential backoff."""
@@ -423,7 +394,7 @@ class HubSpotWriter:
             except requests.RequestException as exc:
                 cause = type(exc).__name__
             finally:
-                self.limiter.answered()
+                self.limiter.release()
             if response is not None:
                 self._check_auth(response)
                 if response.status_code in ok:
