@@ -18,9 +18,10 @@ provider vouches for. Nothing here touches Streamlit, so it is tested as plain P
 
 A sign-in is checked again on every rerun (``still_signed_in``): the session ends when the user
 is removed from the file, their password or sign-in method changes, they sign out in any tab
-(``SIGN_OUTS``), or, for single sign-on, the provider's ID token has expired. Streamlit keeps the
-token's claims in a cookie for 30 days and checks ``exp`` only when the provider hands the token
-over, so ``identity_problem`` checks ``exp`` itself.
+(``SIGN_OUTS``), a password session has been left unused longer than the idle limit
+(``$PSLAKE_APP_IDLE_MINUTES``, 60 by default), or, for single sign-on, the provider's ID token has
+expired. Streamlit keeps the token's claims in a cookie for 30 days and checks ``exp`` only when
+the provider hands the token over, so ``identity_problem`` checks ``exp`` itself.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from pslake import settings
 from pslake.errors import PslakeError
 
 USERS_ENV = "PSLAKE_APP_USERS"
+IDLE_ENV = "PSLAKE_APP_IDLE_MINUTES"
+DEFAULT_IDLE_MINUTES = 60.0
 ALL_ENTITIES = "*"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -190,11 +193,32 @@ class SignedIn:
 
     ``at`` is when the password was checked or, for single sign-on, when the identity provider
     issued the ID token (its ``iat``): a sign-out ends every session that began before it,
-    including one whose browser still holds the provider's cookie.
+    including one whose browser still holds the provider's cookie. ``active_at`` is the last
+    rerun that found the sign-in good (None: not since ``at``), for the idle limit.
     """
 
     user: User
     at: float
+    active_at: float | None = None
+
+
+def idle_limit_s() -> float | None:
+    """How long a password session may go unused, in seconds (None: no limit).
+
+    From ``$PSLAKE_APP_IDLE_MINUTES`` (60 by default; ``0`` turns the limit off).
+
+    Raises:
+        PslakeError: The variable is not a number of minutes.
+    """
+    raw = os.environ.get(IDLE_ENV, "").strip()
+    try:
+        minutes = float(raw) if raw else DEFAULT_IDLE_MINUTES
+    except ValueError:
+        minutes = math.nan
+    if not math.isfinite(minutes) or minutes < 0:
+        raise PslakeError(f"{IDLE_ENV} must be a number of minutes (0 turns the idle limit "
+                          f"off), not {raw!r}.")
+    return minutes * 60 if minutes else None
 
 
 class SignOuts:
@@ -253,14 +277,17 @@ def identity_problem(identity: Mapping[str, Any], now: float) -> str | None:
 
 
 def still_signed_in(session: SignedIn, users: dict[str, User], identity: Mapping[str, Any] | None,
-                    now: float, sign_outs: SignOuts = SIGN_OUTS) -> tuple[User | None, str]:
+                    now: float, sign_outs: SignOuts = SIGN_OUTS,
+                    idle_s: float | None = None) -> tuple[User | None, str]:
     """The user a session still belongs to (the file's entry now), else None and why not.
 
     Checked on every rerun. The session ends when the user is no longer in the users file, their
-    password or sign-in method changed, they signed out since (in any tab), or, for single
-    sign-on, ``identity`` (``st.user``; None when no provider is configured) is gone, expired
-    (``identity_problem``) or someone else's. The user returned carries the file's current
-    grants, so a grant taken away applies at the next rerun.
+    password or sign-in method changed, they signed out since (in any tab), a password session
+    was last used more than ``idle_s`` ago (None: no limit), or, for single sign-on,
+    ``identity`` (``st.user``; None when no provider is configured) is gone, expired
+    (``identity_problem``) or someone else's: the provider's token lifetime is its idle rule, as
+    a session ended here would be signed in again from the provider's cookie. The user returned
+    carries the file's current grants, so a grant taken away applies at the next rerun.
     """
     signed = session.user
     current = users.get(signed.username)
@@ -271,6 +298,10 @@ def still_signed_in(session: SignedIn, users: dict[str, User], identity: Mapping
         return None, "Your password or sign-in method was changed: sign in again."
     if sign_outs.ended(signed.username, session.at):
         return None, SIGNED_OUT
+    last_used = session.active_at if session.active_at is not None else session.at
+    if not signed.sso and idle_s is not None and now - last_used > idle_s:
+        return None, (f"You were away for more than {idle_s / 60:g} minutes, so you were "
+                      "signed out: sign in again.")
     if signed.sso:
         if identity is None:
             return None, "Single sign-on is no longer configured for this dashboard."

@@ -3,12 +3,14 @@
 Run with ``pslake app``. Reads the published snapshot of the marts (``pslake.snapshot``), never
 the warehouse, so it keeps serving while a pipeline run writes. Nothing is read before the user
 signs in, and the sign-in is checked again on every rerun (``app.auth.still_signed_in``: removed
-from the users file, signed out in another tab, single sign-on expired); every query is limited
-to the legal entities granted to the user (``app.state.entity_scope``).
+from the users file, signed out in another tab, a password session idle too long, single sign-on
+expired); every query is limited to the legal entities granted to the user
+(``app.state.entity_scope``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,7 @@ def _single_sign_on(users: dict[str, auth.User]) -> auth.User | None:
 def _sign_in() -> auth.User | None:
     try:
         users = auth.load_users()
+        idle_s = auth.idle_limit_s()
     except PslakeError as exc:
         st.title("pslake")
         st.error(str(exc))
@@ -86,8 +89,10 @@ def _sign_in() -> auth.User | None:
     session: auth.SignedIn | None = st.session_state.get(SESSION_KEY)
     if session is not None:
         identity = _identity() if session.user.sso else None
-        user, reason = auth.still_signed_in(session, users, identity, time.time())
+        now = time.time()
+        user, reason = auth.still_signed_in(session, users, identity, now, idle_s=idle_s)
         if user is not None:
+            st.session_state[SESSION_KEY] = dataclasses.replace(session, active_at=now)
             return user
         _end_session(reason)
     st.title("pslake")

@@ -482,14 +482,15 @@ def check_snapshot(root: Path, newest_load: dt.datetime | None = None,
 
 
 def check_users(root: Path) -> Check:
-    """The dashboard users file: present and how many users it names."""
-    from app.auth import USERS_ENV, load_users, users_file
+    """The dashboard users file: present and how many users it names; the idle limit."""
+    from app.auth import USERS_ENV, idle_limit_s, load_users, users_file
 
     what = "dashboard users"
     path = users_file(root)
     add = 'add one with `pslake app user add NAME --entity "*"`'
     try:
         users = load_users(path)
+        idle_s = idle_limit_s()
     except PslakeError as exc:
         return Check("fail", what, str(exc))
     except (OSError, ValueError) as exc:  # unreadable, or not UTF-8
@@ -499,8 +500,9 @@ def check_users(root: Path) -> Check:
         found = "no users in" if path.exists() else "no users file at"
         return Check("warn", what, f"{found} {path}: nobody can sign in", add)
     sso = sum(1 for u in users.values() if u.sso)
+    idle = f"idle sign-out after {idle_s / 60:g} min" if idle_s else "no idle sign-out"
     return Check("ok", what, f"{len(users)} user(s) in {path}"
-                 + (f" ({sso} through the identity provider)" if sso else ""))
+                 + (f" ({sso} through the identity provider)" if sso else "") + f"; {idle}")
 
 
 # ---- the reverse sync ---------------------------------------------------------------------------

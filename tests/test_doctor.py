@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from app.auth import save_user
 from pslake import settings
 from pslake.cli import app
+from pslake.doctor import check_users
 from pslake.snapshot import publish
 from reverse_sync.journal import STATE_FILE, Journal, sync_dir
 from sandbox.server.app import SandboxThread
@@ -35,6 +36,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         for name in ("BASE_URL", "ACCESS_TOKEN", "ACCOUNT_ID"):
             monkeypatch.delenv(f"SOURCES__{vendor.upper()}__{name}", raising=False)
     monkeypatch.delenv("PSLAKE_APP_USERS", raising=False)
+    monkeypatch.delenv("PSLAKE_APP_IDLE_MINUTES", raising=False)
     monkeypatch.delenv("PSLAKE_SYNC_POLICY", raising=False)
     monkeypatch.setenv(settings.DATA_DIR_ENV, "unset-by-the-test")
     return monkeypatch
@@ -171,7 +173,20 @@ def test_healthy_data_folder_is_all_ok_with_datasets_and_load_times(
     assert "tables in schema marts" in line(lines, "marts")
     assert "published " in line(lines, "snapshot")
     assert "1 user(s)" in line(lines, "dashboard users")
+    assert line(lines, "dashboard users").endswith("; idle sign-out after 60 min")
     assert "0 run(s), 0 open write intent(s), 0 dead letter(s)" in line(lines, "sync journal")
+
+
+def test_an_idle_limit_that_is_not_minutes_fails_the_users_check_naming_it(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+):
+    save_user(tmp_path / "app" / "users.toml", "alice", "a long passphrase", ["*"])
+    clean_env.setenv("PSLAKE_APP_IDLE_MINUTES", "an hour")
+    check = check_users(tmp_path)
+    assert (check.status, check.what) == ("fail", "dashboard users")
+    assert "PSLAKE_APP_IDLE_MINUTES must be a number of minutes" in check.detail
+    clean_env.setenv("PSLAKE_APP_IDLE_MINUTES", "0")
+    assert check_users(tmp_path).detail.endswith("; no idle sign-out")
 
 
 def test_warehouse_held_by_another_process_names_its_pid(

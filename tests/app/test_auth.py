@@ -191,6 +191,50 @@ def test_signing_out_ends_every_earlier_session_of_that_user_only() -> None:
                   sign_outs=sign_outs) == (SSO_USER, "")  # another user is not affected
 
 
+def test_a_password_session_unused_past_the_idle_limit_ends_and_use_keeps_it() -> None:
+    users = {"carol": PASSWORD_USER, SSO_USER.username: SSO_USER}
+    hour = 3600.0
+
+    def still(session: auth.SignedIn, claims: dict[str, object] | None = None
+              ) -> tuple[auth.User | None, str]:
+        return auth.still_signed_in(session, users, claims, NOW, auth.SignOuts(), idle_s=hour)
+
+    user, why = still(auth.SignedIn(PASSWORD_USER, NOW - hour - 1))  # never used since
+    assert user is None and "away for more than 60 minutes" in why
+    assert still(auth.SignedIn(PASSWORD_USER, NOW - hour)) == (PASSWORD_USER, "")  # at the limit
+    # signed in long ago, used a minute ago: the limit counts from the last use
+    assert still(auth.SignedIn(PASSWORD_USER, NOW - 5 * hour, active_at=NOW - 60)) \
+        == (PASSWORD_USER, "")
+    user, why = still(auth.SignedIn(PASSWORD_USER, NOW - 5 * hour, active_at=NOW - hour - 1))
+    assert user is None and "away" in why
+    # single sign-on: the provider's token lifetime rules instead
+    assert still(auth.SignedIn(SSO_USER, NOW - 5 * hour, active_at=NOW - 2 * hour),
+                 _claims()) == (SSO_USER, "")
+    # no limit
+    assert auth.still_signed_in(auth.SignedIn(PASSWORD_USER, NOW - 50 * hour), users, None, NOW,
+                                auth.SignOuts(), idle_s=None) == (PASSWORD_USER, "")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, 3600.0), ("", 3600.0), ("15", 900.0), (" 0.5 ", 30.0), ("0", None)])
+def test_the_idle_limit_comes_from_the_environment_in_minutes(
+        monkeypatch: pytest.MonkeyPatch, value: str | None, expected: float | None) -> None:
+    if value is None:
+        monkeypatch.delenv(auth.IDLE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(auth.IDLE_ENV, value)
+    assert auth.idle_limit_s() == expected
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "nan", "inf"])
+def test_an_idle_limit_that_is_not_minutes_is_refused_naming_the_variable(
+        monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(auth.IDLE_ENV, value)
+    with pytest.raises(PslakeError, match=f"PSLAKE_APP_IDLE_MINUTES must be a number of minutes"
+                                          f".*not '{value}'"):
+        auth.idle_limit_s()
+
+
 @pytest.mark.parametrize(
     ("picked", "granted", "sees_every_entity", "expected"),
     [

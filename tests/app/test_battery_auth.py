@@ -10,7 +10,8 @@ Every page of the dashboard is opened (AppTest) by sessions that must see no dat
 * identities without entitlements: signed in through the provider but not in the users file,
   and a password user whose grants match no legal entity;
 * sessions that were signed in and lost it: signed out in another tab (password and single
-  sign-on), removed from the users file, password reset.
+  sign-on), removed from the users file, password reset, a password session left unused past
+  the idle limit.
 
 Each must show no table, tile, chart, download, filter or entity name, say why, and offer the
 sign-in again (the no-grant user, who is signed in, is told to ask for a grant). Where a session
@@ -23,6 +24,7 @@ state machine over sign-in, sign-out, revocation and expiry) are also ``soak``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +44,7 @@ from hypothesis.stateful import (
 )
 from streamlit.testing.v1 import AppTest
 
+from app import auth
 from app.auth import save_user
 from tests.app.conftest import (
     ENTRYPOINT,
@@ -234,6 +237,19 @@ def _password_reset(names: list[str], users: Path) -> AppTest:
     return at
 
 
+SESSION_KEY = "auth_session"  # where app/streamlit_app.py keeps a session's sign-in
+
+
+def _idle_past_the_limit(names: list[str], users: Path) -> AppTest:
+    at = _password_signed_in(names, "uk_lead")
+    limit = auth.idle_limit_s()  # the default, 60 minutes
+    assert limit is not None
+    session = at.session_state[SESSION_KEY]  # last used a second more than the limit ago
+    at.session_state[SESSION_KEY] = dataclasses.replace(session,
+                                                        active_at=time.time() - limit - 1)
+    return at
+
+
 CASES: list[tuple[str, Case, str, bool]] = [
     ("no-identity", _no_identity, "", True),
     ("no-identity-url-parameters", _no_identity_with_parameters, "", True),
@@ -250,6 +266,8 @@ CASES: list[tuple[str, Case, str, bool]] = [
     ("sso-signed-out-in-another-tab", _sso_signed_out_in_another_tab, "You signed out", True),
     ("removed-from-users-file", _removed_from_users_file, "no longer among", True),
     ("password-reset", _password_reset, "password or sign-in method was changed", True),
+    ("idle-past-the-limit", _idle_past_the_limit, "You were away for more than 60 minutes",
+     True),
 ]
 
 
@@ -281,6 +299,21 @@ def test_an_expired_sign_in_is_offered_a_fresh_one_and_that_one_works(
     at.user = identity(SSO_EMAIL)  # what the provider returns after st.login()
     at.run()
     assert _sees_data(at, names)
+
+
+def test_a_password_session_in_use_stays_and_one_left_idle_ends_at_the_configured_limit(
+        users: Path, names: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    minutes = 0.1
+    monkeypatch.setenv(auth.IDLE_ENV, str(minutes))
+    at = _password_signed_in(names, "uk_lead")
+    used = at.session_state[SESSION_KEY].active_at
+    at.run()  # in use: each rerun counts as use
+    assert _sees_data(at, names)
+    assert at.session_state[SESSION_KEY].active_at > used
+    time.sleep(minutes * 60 + 0.5)
+    at.run()
+    assert not data_shown(at, names) and _sign_in_offered(at)
+    assert f"You were away for more than {minutes:g} minutes" in _messages(at)
 
 
 # ---------- random interleavings of two tabs (Hypothesis state machine) ----------
