@@ -64,6 +64,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Re-pin every dependency (needs the package registry).
 lock: setup

@@ -245,7 +245,7 @@ class _Writer:
                     rid += 1
                 day += dt.timedelta(days=1)
         self.count("netsuite.currencyrate", _insert(self.ns, "currencyrate", rates))
-        subs = [
+        subs: list[tuple[Any, ...]] = [
             (
                 1,
                 PARENT_NAME,
@@ -429,7 +429,7 @@ class _Writer:
                 )
             )
         self.count("netsuite.employee", _insert(self.ns, "employee", employees))
-        cards = []
+        cards: list[tuple[Any, ...]] = []
         rid = 1
         for (entity_key, role, year), rate in sorted(firm.cards.standard.items()):
             entity = next(e for e in ENTITIES if e.key == entity_key)
@@ -476,7 +476,7 @@ class _Writer:
         """Customers (with injected ERP duplicates) and jobs; returns the ERP duplicates."""
         firm, rng = self.firm, self.rng
         cur = self.currency_ids
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for cl in firm.clients:
             rows.append(
                 (
@@ -606,7 +606,7 @@ class _Writer:
                 )
             ],
         )
-        clients = []
+        clients: list[tuple[Any, ...]] = []
         for cl in firm.clients:
             clients.append(
                 (
@@ -703,7 +703,8 @@ class _Writer:
             self.truth.add(
                 "project_code_unmapped", ref("harvest", "project", p.harvest_id), p.code, variant
             )
-        projects, tasks = [], []
+        projects: list[tuple[Any, ...]] = []
+        tasks: list[tuple[Any, ...]] = []
         for p in firm.projects:
             fixed = p.model in ("FF", "MS")
             created = _at(p.created, 11)
@@ -800,7 +801,7 @@ class _Writer:
         self.count("harvest.projects", _insert(self.hv, "projects", projects))
         self.count("harvest.task_assignments", _insert(self.hv, "task_assignments", tasks))
         by_harvest = {p.harvest_id: p for p in firm.projects}
-        assignments = []
+        assignments: list[tuple[Any, ...]] = []
         for (person_idx, project_hid), ua_id in self.user_assignment.items():
             person = firm.consultants[person_idx]
             project = by_harvest.get(project_hid)
@@ -917,7 +918,8 @@ class _Writer:
             c.idx: rng.choice(("legal_name", "country", "billing_currency", "payment_terms"))
             for c in drift
         }
-        owner_ids = [o.owner_id for o in firm.owners]
+        # build_firm numbers every owner, so this keeps them all (as build_firm's own list does)
+        owner_ids = [o.owner_id for o in firm.owners if o.owner_id is not None]
         for cl in firm.clients:
             erp = {
                 "legal_name": cl.legal_name,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeVar
 
 from sandbox.firm.catalog import (
     ANNUAL_RATE_INCREASE,
@@ -31,6 +33,8 @@ from sandbox.firm.catalog import (
     Role,
     public_holidays,
 )
+
+_T = TypeVar("_T")
 
 CENT = Decimal("0.01")
 PROJECT_KINDS = ("Programme", "Review", "Implementation", "Assessment", "Roadmap", "Support")
@@ -238,11 +242,7 @@ class Firm:
         return self.closed_on(day) < self.as_of
 
 
-def _weighted(
-    rng: random.Random,
-    items: tuple[object, ...] | list[object],
-    weights: tuple[float, ...] | list[float],
-) -> object:
+def _weighted(rng: random.Random, items: Sequence[_T], weights: Sequence[float]) -> _T:
     return rng.choices(items, weights=weights, k=1)[0]
 
 
@@ -304,7 +304,6 @@ def build_firm(size: str, seed: int, as_of: dt.date, consultants_n: int, months:
         )
         if release is not None and release <= hire + dt.timedelta(days=30):
             release = None
-        assert isinstance(entity, Entity) and isinstance(role, Role)
         cost = int(
             (
                 Decimal(role.cost_usd)
@@ -343,7 +342,6 @@ def build_firm(size: str, seed: int, as_of: dt.date, consultants_n: int, months:
     for i, name in enumerate(names):
         # the first clients go one to each entity, so every entity has work for its people
         entity = ENTITIES[i] if i < len(ENTITIES) else _weighted(rng, ENTITIES, entity_weights)
-        assert isinstance(entity, Entity)
         suffix = rng.choice(LEGAL_SUFFIX[entity.country])
         clients.append(
             Client(

@@ -404,20 +404,20 @@ def stream_time(
                         ua,
                     )
                     ex_id += 1
-            for person, project in visits.get(day, ()):  # after the ERP closed the project
+            for person, closed in visits.get(day, ()):  # after the ERP closed the project
                 if person.idx == c.idx:
                     q = rng.randint(8, 32)
-                    rate = cards.rate(project.client, c.role, day.year)
+                    rate = cards.rate(closed.client, c.role, day.year)
                     buffers.entries.append(
                         (
                             te_id,
                             day_s,
                             c.harvest_id,
-                            project.client.harvest_id,
-                            project.harvest_id,
+                            closed.client.harvest_id,
+                            closed.harvest_id,
                             TASK_ID["Delivery"],
-                            ua[(c.idx, project.harvest_id)],
-                            task_assignment_id(project.harvest_id, "Delivery"),
+                            ua[(c.idx, closed.harvest_id)],
+                            task_assignment_id(closed.harvest_id, "Delivery"),
                             q / 4,
                             q / 4,
                             q / 4,
@@ -444,7 +444,7 @@ def stream_time(
                     truth.add(
                         "time_on_closed_project",
                         ref("harvest", "time_entry", te_id),
-                        project.end.isoformat(),
+                        closed.end.isoformat(),
                         day_s,
                     )
                     te_id += 1

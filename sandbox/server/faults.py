@@ -233,7 +233,8 @@ class FaultState:
         """
         now = time.monotonic() if now is None else now
         limits = self.config.limits.get(vendor, {})
-        checks = []
+        # window keys are the vendor or "<vendor>:search", so plain strings
+        checks: list[tuple[str, float, float]] = []
         if "requests" in limits:
             checks.append((vendor, limits["requests"], limits["window_s"]))
         if is_search and "search_requests" in limits:

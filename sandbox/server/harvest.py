@@ -53,12 +53,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.server.errors import harvest_error, json_response
-from sandbox.store import connect, db_path, transaction
+from sandbox.store import Vendor, connect, db_path, transaction
 
 if TYPE_CHECKING:
     from sandbox.server.app import SandboxState
 
-VENDOR = "harvest"
+VENDOR: Vendor = "harvest"
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 MAX_PER_PAGE = 2000
 # A range filter (updated_since, from/to) is served from its index when it selects at most this
@@ -698,7 +698,7 @@ class _Reader:
         """
         ranged = {
             col for name in query.filters
-            if (col := res.filters[name].range_column) in res.range_indexes
+            if (col := res.filters[name].range_column) is not None and col in res.range_indexes
         }
         if not ranged or any(name in query.filters for name in res.ordered_filters):
             return None, ranged
@@ -922,7 +922,10 @@ class HarvestApi:
         result: PageRows | None = None
         if found is not None:
             try:
-                result = await asyncio.wrap_future(found)
+                # through its own name: Future is invariant, so wrap_future(found) assigned to
+                # `result` straight away would be checked as a Future[PageRows | None]
+                prefetched = await asyncio.wrap_future(found)
+                result = prefetched
             except Exception:  # read again below: a real error shows there
                 result = None
             if result is not None and result.generation != state.generation:
@@ -1285,7 +1288,7 @@ class HarvestApi:
                      {"external_reference": None, "updated_at": self._stamp()})
         return Response(status_code=200)
 
-    def _expense_values(self, body: Mapping[str, Any], current: Mapping[str, Any] | None
+    def _expense_values(self, body: Mapping[str, Any], current: sqlite3.Row | None
                         ) -> dict[str, Any]:
         """Validate an expense body and derive client, assignment and total_cost."""
         def pick(name: str) -> Any:

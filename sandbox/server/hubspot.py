@@ -40,9 +40,9 @@ from sandbox.server.hubspot_search import (
     register_functions,
     stamp,
 )
-from sandbox.store import transaction
+from sandbox.store import Vendor, transaction
 
-VENDOR = "hubspot"
+VENDOR: Vendor = "hubspot"
 LIST_DEFAULT_LIMIT = 10
 LIST_MAX_LIMIT = 100
 BATCH_MAX_INPUTS = 100
@@ -390,7 +390,7 @@ async def _json_body(request: Request) -> Any:
 def _inputs(body: Any, limit: int = BATCH_MAX_INPUTS) -> list[dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
         raise ApiError(400, "The request body must be an object with an inputs list")
-    inputs = body["inputs"]
+    inputs: list[Any] = body["inputs"]  # a list, checked above; its items are checked below
     if len(inputs) > limit:
         raise ApiError(
             400, f"Batch input is too large: {len(inputs)} inputs were sent; at most {limit} "

@@ -246,10 +246,10 @@ def _convert(kind: str, value: Any, name: str) -> Any:
             raise SearchError(f"{value!r} is not a valid value for {name}: expected a record id")
         return int(number)
     if kind == "number":
-        number = _as_number(value)
-        if number is None:
+        amount = _as_number(value)
+        if amount is None:
             raise SearchError(f"{value!r} is not a valid number for {name}")
-        return number
+        return amount
     if kind in ("stamp", "instant"):
         ms = to_epoch_ms(value)
         try:
@@ -360,6 +360,7 @@ def _sorts(body: dict[str, Any], prop_types: dict[str, str]) -> str:
     if not sorts:
         return "id asc"
     sort = sorts[0]
+    name: object  # a request body's propertyName may be any JSON value until checked below
     if isinstance(sort, str):
         name, direction = sort.lstrip("-"), "DESCENDING" if sort.startswith("-") else "ASCENDING"
     elif isinstance(sort, dict):
