@@ -425,7 +425,10 @@ class Relay:
         for tries in by_key.values():
             for answer, retry in pairwise(tries):
                 not_before = answer.retry_not_before()
-                if not_before is not None:
+                # a retry that came before the answer left was not waiting on it: the client
+                # had given up on that try (its read timeout) before the answer was sent
+                if not_before is not None and answer.answered_at is not None \
+                        and answer.answered_at <= retry.requested_at:
                     early.append(max(0.0, not_before - retry.requested_at))
         return early
 
@@ -545,6 +548,10 @@ class Relay:
                     client.sendall(raw)
                     reset = True
                     return
+                if fault is None and not _alive(client):  # gave up waiting (its timeout)
+                    exchange.fault = "client gone"
+                    exchange.retry_after = None  # nobody read this answer's Retry-After
+                    return
                 if fault is None:
                     client.sendall(raw)
                     if (response.header("connection") or "").lower() == "close":
@@ -574,7 +581,9 @@ class Relay:
 
 
 def _alive(sock: socket.socket) -> bool:
-    """Whether a kept-alive upstream connection is still open (no EOF waiting on it)."""
+    """Whether a connection is still open (no EOF waiting on it): a kept-alive upstream one, or
+    a client still waiting for its answer."""
+    timeout = sock.gettimeout()
     try:
         sock.setblocking(False)
         try:
@@ -586,5 +595,4 @@ def _alive(sock: socket.socket) -> bool:
         return bool(data)
     finally:
         with contextlib.suppress(OSError):
-            sock.setblocking(True)
-            sock.settimeout(300)
+            sock.settimeout(timeout)
