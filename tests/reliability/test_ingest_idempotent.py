@@ -29,12 +29,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPLACED_EVERY_RUN = ("raw_hubspot.owners", "raw_hubspot.deal_pipelines",
                       "raw_hubspot.deal_stages", "raw_hubspot.properties")
 # Columns whose whole point is the latest run: they change on every run, by design (the newest
-# load of the CRM is the rerun, which wrote the owners list again; the hours since it count the
-# hour boundaries crossed, so they differ when a clock hour turns between the two builds).
+# load of the CRM is the rerun, which wrote the owners list again). Those measured on the clock
+# count the boundaries crossed: hours since the latest load differ when a clock hour turns
+# between the two builds, exception ages (first to last seen, in days) when midnight does.
 RUN_TIME_COLUMNS = {
     "marts.mart_integration_health": ("latest_load_id", "latest_loaded_at",
                                       "latest_load_row_count", "hours_since_latest_load",
-                                      "source_freshness_checked_at"),
+                                      "source_freshness_checked_at", "max_exception_age_days",
+                                      "avg_exception_age_days",
+                                      "exceptions_open_over_7_days_count"),
     "marts.rec_exception_log": ("last_seen_at",),
     "marts.rec_exceptions": ("last_seen_at",),
 }
