@@ -29,8 +29,8 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import PreparedRequest, Request, Response
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
-from requests.exceptions import ChunkedEncodingError
 
+from pslake.http_answers import whole
 from pslake.ratelimit import RateLimiter
 
 RETRY_STATUSES = frozenset({429, *range(500, 600)})
@@ -69,10 +69,8 @@ class _PacedAdapter(HTTPAdapter):
             self._limiter.acquire()
         try:
             response = super().send(request, *args, **kwargs)
-            size = len(response.content)  # read here: a reset mid-body is retried like any error
-            if not size and _cut_in_head(request, response):
-                raise ChunkedEncodingError("the answer ended in its headers, before its body",
-                                           response=response)
+            # read here: a reset mid-body, or a close in the headers, is retried like any error
+            size = len(whole(request.method, response).content)
         except OSError as exc:  # requests' connection, timeout and body errors
             self._stats.failed(type(exc).__name__)
             raise
@@ -85,20 +83,6 @@ class _PacedAdapter(HTTPAdapter):
         if response.status_code in RETRY_STATUSES:
             self._stats.failed(str(response.status_code))
         return response
-
-
-def _cut_in_head(request: PreparedRequest, response: Response) -> bool:
-    """Whether an empty answer is one cut off in its headers, not an empty body.
-
-    A connection that closes inside the headers leaves ``http.client`` with the status line and
-    the headers read so far: no ``Content-Length`` and no chunking, so the body is "whatever
-    came before the close", which is nothing, and the call would pass as a whole answer with an
-    empty body. A vendor's real empty answer says so (``Content-Length: 0``, 204, 304, HEAD).
-    """
-    if request.method == "HEAD" or response.status_code in (204, 304):
-        return False
-    chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
-    return "Content-Length" not in response.headers and not chunked
 
 
 @dataclass(frozen=True, slots=True)

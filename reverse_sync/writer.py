@@ -33,6 +33,7 @@ import orjson
 import requests
 
 from pslake.errors import PslakeError
+from pslake.http_answers import whole
 from pslake.ratelimit import RateLimit, RateLimiter
 from reverse_sync.model import CrmObject, ValueKind, same
 
@@ -139,8 +140,9 @@ class HubSpotWriter:
             on_send()
         headers = {"X-Correlation-Id": correlation_id} if correlation_id else None
         try:
-            return self.session.post(f"{self.base_url}{path}", data=orjson.dumps(body),
-                                     headers=headers, timeout=self.timeout_s)
+            return whole("POST", self.session.post(f"{self.base_url}{path}",
+                                                   data=orjson.dumps(body), headers=headers,
+                                                   timeout=self.timeout_s))
         finally:
             self.limiter.release()
 
@@ -388,9 +390,9 @@ class HubSpotWriter:
             self.limiter.acquire()
             response: requests.Response | None = None
             try:
-                response = self.session.request(
+                response = whole(method, self.session.request(
                     method, f"{self.base_url}{path}", timeout=self.timeout_s,
-                    data=orjson.dumps(body) if body is not None else None)
+                    data=orjson.dumps(body) if body is not None else None))
             except requests.RequestException as exc:
                 cause = type(exc).__name__
             finally:

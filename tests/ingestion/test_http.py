@@ -9,49 +9,17 @@ where the test says.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from ingestion.http import CallStats, HttpSettings, vendor_session
+from tests.rawhttp import Server, answer, cut_in_head
 
-FULL = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n"
-        b'{"items": 1}')
-CUT_IN_HEAD = FULL[:FULL.index(b"Content-Length") + 5]  # "...\r\nConte", then the close
-EMPTY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n"
+FULL = answer(b'{"items": 1}')
+CUT_IN_HEAD = cut_in_head(FULL)  # "...\r\nConte", then the close
+EMPTY = answer(b"")
 NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
-
-
-class Server:
-    """Answers each connection's first request with the next of ``answers``, then closes it."""
-
-    def __init__(self, answers: list[bytes]) -> None:
-        self.answers = list(answers)
-        self.requests = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/query"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            with conn:
-                received = b""
-                while b"\r\n\r\n" not in received:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    received += chunk
-                self.requests += 1
-                conn.sendall(self.answers.pop(0) if self.answers else FULL)
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 @pytest.fixture
