@@ -113,6 +113,7 @@ def demo(
             # SIGTERM (a supervisor, `kill`) stops the demo as Ctrl-C does, so the dashboard it
             # started in a session of its own is stopped too
             signal.signal(signal.SIGTERM, _interrupt)
+            signal.signal(signal.SIGINT, _interrupt)
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(3600)
@@ -120,6 +121,10 @@ def demo(
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    # the first signal stops the demo; more of them (`timeout` or a supervisor signalling the
+    # whole process group as well as this process, a second Ctrl-C) must not cut the stop short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

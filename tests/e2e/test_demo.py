@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -138,3 +139,40 @@ def test_after_the_sync_the_crm_holds_every_erp_invoices_status_and_paid_amount(
     differing = {invoice: (expected, mirrors.get(invoice)) for invoice, expected in erp.items()
                  if mirrors.get(invoice) != expected}
     assert set(differing) == held, differing  # only what waits for approval
+
+
+def test_sigterm_to_the_whole_process_group_stops_the_demo_and_its_dashboard(
+        demo_runs: tuple[Path, list[str]]) -> None:
+    """As `timeout` or a supervisor stops it: SIGTERM to the demo's process group, twice. The
+    demo stops its dashboard (in a session of its own, which the group signal does not reach)
+    and the sandbox, says so, and exits 0; the second signal does not cut the stop short."""
+    data_dir, _ = demo_runs
+    app_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pslake", "--data-dir", str(data_dir), "demo", "--size", "small",
+         "--port", "0", "--app-port", str(app_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True)
+    assert proc.stdout is not None
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("demo: the dashboard and the sandbox run until Ctrl-C"):
+                break
+        assert seen and seen[-1].startswith("demo: the dashboard"), "".join(seen)
+        with socket.create_connection(("127.0.0.1", app_port), timeout=5):
+            pass  # the dashboard is up
+        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, "".join(seen) + out + err
+    assert out.strip().endswith("demo: stopped"), out + err
+    assert "interrupted" not in out + err
+    with pytest.raises(OSError):  # nothing listens on the dashboard's port any more
+        socket.create_connection(("127.0.0.1", app_port), timeout=2).close()
